@@ -1,0 +1,166 @@
+"""Ingest benchmark: durable spans/s over OTLP/gRPC, peak server RSS, bytes on disk per span.
+
+Starts `journeytrace serve` on free ports with a fresh data directory, then a separate client
+process sends realistic CX journeys (20 spans, ~10 attributes each; bench/cxdata.py) over
+several concurrent gRPC streams. A span counts only once the server acknowledged it, and the
+server acknowledges only after the DuckDB commit. At the end the server is stopped and the
+stored spans are counted in the file, so the figure is "acknowledged and committed".
+
+    python bench/ingest.py                      # 5,000,000 spans, 4 streams
+    python bench/ingest.py --spans 500000 --streams 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import grpc
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cxdata import MARKER, SPANS_PER_JOURNEY, build_request  # noqa: E402
+
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def client(port: int, total_spans: int, streams: int, journeys_per_request: int, out: Path) -> None:
+    """Send requests until ``total_spans`` are acknowledged; write the counts to ``out``."""
+    rng = random.Random(7)
+    start_ns = time.time_ns() - 3600 * 10**9
+    templates = [
+        build_request(journeys_per_request, rng, start_ns + i * 10**9).SerializeToString() for i in range(16)
+    ]
+    spans_per_request = journeys_per_request * SPANS_PER_JOURNEY
+    requests_total = total_spans // spans_per_request
+    lock = threading.Lock()
+    state = {"next": 0, "acked": 0, "retries": 0}
+
+    def worker() -> None:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20)])
+        export = channel.unary_unary(EXPORT)
+        while True:
+            with lock:
+                n = state["next"]
+                if n >= requests_total:
+                    break
+                state["next"] += 1
+            body = templates[n % len(templates)].replace(MARKER, b"\x01" + n.to_bytes(11, "big"))
+            while True:
+                try:
+                    export(body, timeout=60)
+                    break
+                except grpc.RpcError as exc:
+                    if exc.code() not in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE):
+                        raise
+                    with lock:
+                        state["retries"] += 1
+                    time.sleep(0.05)
+            with lock:
+                state["acked"] += spans_per_request
+        channel.close()
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(streams)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    out.write_text(json.dumps({"acked": state["acked"], "seconds": elapsed, "retries": state["retries"]}))
+
+
+def _rss_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spans", type=int, default=5_000_000)
+    parser.add_argument("--streams", type=int, default=4)
+    parser.add_argument("--journeys-per-request", type=int, default=25)
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        client(args.port, args.spans, args.streams, args.journeys_per_request, args.out)
+        return
+
+    data_dir = Path(tempfile.mkdtemp(prefix="jt-bench-"))
+    ports = {name: free_port() for name in ("otlp-grpc-port", "otlp-http-port", "query-port", "tempo-port")}
+    cmd = [sys.executable, "-m", "journeytrace", "serve", "--data-dir", str(data_dir), "--log-level", "warning"]
+    for name, port in ports.items():
+        cmd += [f"--{name}", str(port)]
+    server = subprocess.Popen(cmd)
+    import httpx
+
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{ports['query-port']}/readyz").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    result_file = data_dir / "client.json"
+    client_cmd = [
+        sys.executable, __file__, "--client", "--port", str(ports["otlp-grpc-port"]),
+        "--spans", str(args.spans), "--streams", str(args.streams),
+        "--journeys-per-request", str(args.journeys_per_request), "--out", str(result_file),
+    ]  # fmt: skip
+    peak_rss = 0
+    sender = subprocess.Popen(client_cmd)
+    while sender.poll() is None:
+        peak_rss = max(peak_rss, _rss_kib(server.pid, "VmRSS"))
+        time.sleep(0.2)
+    peak_rss = max(peak_rss, _rss_kib(server.pid, "VmHWM"))
+    if sender.returncode:
+        server.kill()
+        raise SystemExit("client failed")
+    sent = json.loads(result_file.read_text())
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=300)
+    db_file = data_dir / "journeytrace.duckdb"
+    with duckdb.connect(str(db_file), read_only=True) as con:
+        stored = con.execute("SELECT count(*) FROM spans").fetchone()[0]
+    size = db_file.stat().st_size
+    report = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "spans_acknowledged": sent["acked"],
+        "spans_stored": stored,
+        "seconds": round(sent["seconds"], 2),
+        "durable_spans_per_second": round(sent["acked"] / sent["seconds"]),
+        "retries_after_backpressure": sent["retries"],
+        "peak_server_rss_mib": round(peak_rss / 1024),
+        "bytes_on_disk_per_span": round(size / max(stored, 1), 1),
+        "streams": args.streams,
+        "spans_per_request": args.journeys_per_request * SPANS_PER_JOURNEY,
+    }
+    print(json.dumps(report, indent=2))
+    if stored < sent["acked"]:
+        raise SystemExit(f"LOST SPANS: {sent['acked']} acknowledged but {stored} stored")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from journeytrace.cli import main
+
+raise SystemExit(main())

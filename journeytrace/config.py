@@ -1,0 +1,132 @@
+"""Server configuration: one typed dataclass, loaded from YAML < environment < flags.
+
+Every setting is declared once, as a field with a help text; the CLI flags, the
+``JOURNEYTRACE_*`` environment variables and the YAML keys are all derived from the
+field names, so they cannot drift apart. Nothing below the CLI reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_PREFIX = "JOURNEYTRACE_"
+MiB = 1024 * 1024
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Config:
+    """Everything `journeytrace serve` needs; the defaults run a single local node."""
+
+    host: str = _setting("127.0.0.1", "address every port binds to (0.0.0.0 to listen on all interfaces)")
+    data_dir: Path = _setting(Path("data"), "folder holding the DuckDB file (created if missing)")
+    otlp_grpc_port: int = _setting(4317, "OTLP/gRPC receiver port (TraceService/Export)")
+    otlp_http_port: int = _setting(4318, "OTLP/HTTP receiver port (POST /v1/traces)")
+    query_port: int = _setting(16686, "query API and web page port")
+    tempo_port: int = _setting(3200, "Tempo-compatible API port")
+    tenant: str = _setting("default", "tenant that data received without a tenant is stored under")
+    max_request_bytes: int = _setting(16 * MiB, "largest OTLP request accepted, after decompression")
+    max_queued_spans: int = _setting(
+        200_000, "spans accepted but not yet committed; beyond this, senders are told to retry later"
+    )
+    max_commit_spans: int = _setting(100_000, "most spans written to DuckDB in one transaction")
+    log_level: str = _setting("info", "debug, info, warning or error")
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "journeytrace.duckdb"
+
+    def validate(self) -> list[str]:
+        """Every problem with this config, each prefixed with the setting's name."""
+        errors = []
+        ports = {
+            "otlp_grpc_port": self.otlp_grpc_port,
+            "otlp_http_port": self.otlp_http_port,
+            "query_port": self.query_port,
+            "tempo_port": self.tempo_port,
+        }
+        for name, port in ports.items():
+            if not 1 <= port <= 65535:
+                errors.append(f"{name}: {port} is not a port number (1-65535)")
+        seen: dict[int, str] = {}
+        for name, port in ports.items():
+            if port in seen:
+                errors.append(f"{name}: port {port} is already used by {seen[port]}")
+            seen.setdefault(port, name)
+        for name in ("max_request_bytes", "max_queued_spans", "max_commit_spans"):
+            if getattr(self, name) <= 0:
+                errors.append(f"{name}: must be > 0")
+        if not self.tenant:
+            errors.append("tenant: must not be empty")
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            errors.append(f"log_level: {self.log_level!r} is not one of debug, info, warning, error")
+        return errors
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message lists every problem found."""
+
+
+SETTINGS: tuple[dataclasses.Field[Any], ...] = dataclasses.fields(Config)
+
+
+def _convert(name: str, raw: Any, kind: type) -> Any:
+    if kind is int:
+        if isinstance(raw, bool):
+            raise ConfigError(f"{name}: expected an integer, got {raw!r}")
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+    if kind is Path:
+        return Path(str(raw))
+    return str(raw)
+
+
+def _field_type(f: dataclasses.Field[Any]) -> type:
+    return {"int": int, "Path": Path}.get(str(f.type), str)
+
+
+def load(
+    *,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Config:
+    """Merge the YAML file, then environment variables, then flags (highest wins), and validate."""
+    values: dict[str, Any] = {}
+    names = {f.name: f for f in SETTINGS}
+    if config_file is not None:
+        try:
+            data = yaml.safe_load(config_file.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"config file {config_file}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {config_file}: expected a mapping of settings")
+        for key, raw in data.items():
+            name = str(key).replace("-", "_")
+            if name not in names:
+                raise ConfigError(f"config file {config_file}: unknown setting {key!r}")
+            values[name] = _convert(name, raw, _field_type(names[name]))
+    for name, f in names.items():
+        raw = (environ if environ is not None else os.environ).get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _convert(ENV_PREFIX + name.upper(), raw, _field_type(f))
+    for name, raw in (flags or {}).items():
+        if raw is not None:
+            values[name] = _convert(name, raw, _field_type(names[name]))
+    config = Config(**values)
+    errors = config.validate()
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
+    return config

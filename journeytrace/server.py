@@ -1,0 +1,91 @@
+"""`journeytrace serve`: wires the stages together and runs every port in one event loop.
+
+Start order is storage → query → receivers, and shutdown the reverse: receivers stop accepting
+first, storage then commits everything already acknowledged-in-flight and closes the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Iterator
+
+import uvicorn
+
+from journeytrace.config import Config
+from journeytrace.query.app import create_app as create_query_app
+from journeytrace.receivers.otlp_grpc import GrpcReceiverConfig, OtlpGrpcReceiver
+from journeytrace.receivers.otlp_http import HttpReceiverConfig
+from journeytrace.receivers.otlp_http import create_app as create_otlp_http_app
+from journeytrace.storage import SpanStore, StoreConfig
+
+log = logging.getLogger("journeytrace")
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to ``serve`` (several share one loop)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _http_server(app: object, host: str, port: int, name: str) -> AsyncIterator[None]:
+    server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off"))
+    task = asyncio.create_task(server.serve(), name=name)
+    while not server.started:
+        if task.done():
+            raise OSError(f"{name} could not start on {host}:{port}")
+        await asyncio.sleep(0.01)
+    log.info("%s listening on http://%s:%d", name, host, port)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(BaseException):
+            await task
+
+
+async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set, or SIGINT/SIGTERM arrives."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    store = SpanStore(
+        StoreConfig(
+            path=config.database_path,
+            max_queued_spans=config.max_queued_spans,
+            max_commit_spans=config.max_commit_spans,
+        )
+    )
+    grpc_receiver = OtlpGrpcReceiver(
+        GrpcReceiverConfig(
+            host=config.host, port=config.otlp_grpc_port, tenant=config.tenant,
+            max_request_bytes=config.max_request_bytes,
+        ),
+        store,
+    )  # fmt: skip
+    http_app = create_otlp_http_app(
+        HttpReceiverConfig(tenant=config.tenant, max_request_bytes=config.max_request_bytes), store
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(
+            _http_server(create_query_app(store, tenant=config.tenant), config.host, config.query_port, "query API")
+        )
+        await stack.enter_async_context(store)
+        log.info("storage open at %s", config.database_path)
+        await stack.enter_async_context(
+            _http_server(http_app, config.host, config.otlp_http_port, "OTLP/HTTP receiver")
+        )
+        stack.push_async_callback(grpc_receiver.stop)
+        await grpc_receiver.start()
+        log.info("journeytrace is ready")
+        await stop.wait()
+        log.info("shutting down: no new data is accepted; committing what is in flight")
+    log.info("journeytrace stopped")

@@ -1,0 +1,1 @@
+"""Query stage: the HTTP APIs that read journeys back out of storage."""

@@ -1,0 +1,44 @@
+"""Parsing of query parameters into typed values; each failure is a 400 that says what is wrong."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+
+
+class BadParameter(ValueError):
+    """A query parameter or path segment cannot be used; the message names it."""
+
+
+def journey_id(value: str) -> str:
+    """A journey ID: 32 hex characters, normalised to lower case."""
+    if not _HEX32.fullmatch(value):
+        raise BadParameter(f"journey_id {value[:64]!r} is not 32 hex characters")
+    return value.lower()
+
+
+def timestamp(name: str, value: str | None) -> int | None:
+    """Unix nanoseconds from an integer (ns since the epoch) or an ISO 8601 date/time (UTC if no zone)."""
+    if value is None or value == "":
+        return None
+    if value.lstrip("-").isdigit():
+        return int(value)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadParameter(
+            f"{name} {value[:64]!r} is neither unix nanoseconds nor an ISO 8601 time such as 2026-11-28T09:30:00Z"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return int(parsed.timestamp()) * 1_000_000_000 + parsed.microsecond * 1000
+
+
+def limit(value: str | None, default: int = 20, maximum: int = 1000) -> int:
+    if value is None or value == "":
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= maximum:
+        raise BadParameter(f"limit {value[:32]!r} must be an integer from 1 to {maximum}")
+    return int(value)

@@ -1,0 +1,142 @@
+"""Read queries over the store, as plain functions of a DuckDB cursor.
+
+Each returns plain dicts/lists ready for JSON; every value reaches SQL as a parameter.
+Spans re-sent by a retrying exporter are stored twice; reads keep the latest copy.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import duckdb
+
+from journeytrace.values import from_otlp_json
+
+SPAN_KINDS = (
+    "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT",
+    "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER",
+)  # fmt: skip
+STATUS_CODES = ("STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR")
+
+_SPAN_SELECT = """
+SELECT trace_id, span_id, parent_span_id, trace_state, flags, name, kind, service_name,
+       start_unix_nano, end_unix_nano, status_code, status_message, attributes,
+       resource_attributes, scope_name, scope_version, events, links, extra, journey_id
+FROM spans
+WHERE tenant = ? AND journey_id = ?
+QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY received_unix_nano DESC) = 1
+ORDER BY start_unix_nano, span_id
+"""
+
+
+def _enum(names: tuple[str, ...], value: int) -> str | int:
+    return names[value] if 0 <= value < len(names) else value
+
+
+def _exact(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: from_otlp_json(v) for k, v in attrs.items()}
+
+
+def _span(row: tuple[Any, ...]) -> dict[str, Any]:
+    (trace_id, span_id, parent, trace_state, flags, name, kind, service, start, end, status_code,
+     status_message, attributes, resource_attributes, scope_name, scope_version, events, links,
+     extra, _journey) = row  # fmt: skip
+    extra_fields = json.loads(extra) if extra else {}
+    attrs = json.loads(attributes)
+    if "attributes_exact" in extra_fields:
+        attrs = _exact(extra_fields["attributes_exact"])
+    resource = json.loads(resource_attributes)
+    if "resource_attributes_exact" in extra_fields:
+        resource = _exact(extra_fields["resource_attributes_exact"])
+    event_list = json.loads(events) if events else []
+    for event, exact in zip(event_list, extra_fields.get("events_exact", ()), strict=False):
+        event["attributes"] = _exact(exact)
+    link_list = json.loads(links) if links else []
+    for link, exact in zip(link_list, extra_fields.get("links_exact", ()), strict=False):
+        link["attributes"] = _exact(exact)
+    return {
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "parent_span_id": parent,
+        "trace_state": trace_state,
+        "flags": flags,
+        "name": name,
+        "kind": _enum(SPAN_KINDS, kind),
+        "service_name": service,
+        "start_unix_nano": start,
+        "end_unix_nano": end,
+        "status_code": _enum(STATUS_CODES, status_code),
+        "status_message": status_message or "",
+        "attributes": attrs,
+        "resource_attributes": resource,
+        "resource_schema_url": extra_fields.get("resource_schema_url", ""),
+        "scope": {
+            "name": scope_name or "",
+            "version": scope_version or "",
+            "attributes": _exact(extra_fields.get("scope_attributes", {})),
+            "schema_url": extra_fields.get("scope_schema_url", ""),
+        },
+        "events": event_list,
+        "links": link_list,
+        "dropped_attributes_count": extra_fields.get("dropped_attributes_count", 0),
+        "dropped_events_count": extra_fields.get("dropped_events_count", 0),
+        "dropped_links_count": extra_fields.get("dropped_links_count", 0),
+    }
+
+
+def journey(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str) -> dict[str, Any] | None:
+    """The journey with all its spans (oldest first), or None if no span has this journey ID."""
+    rows = cursor.execute(_SPAN_SELECT, [tenant, journey_id]).fetchall()
+    if not rows:
+        return None
+    spans = [_span(row) for row in rows]
+    return {
+        "journey_id": journey_id,
+        "start_unix_nano": min(s["start_unix_nano"] for s in spans),
+        "end_unix_nano": max(s["end_unix_nano"] for s in spans),
+        "services": sorted({s["service_name"] for s in spans}),
+        "spans": spans,
+    }
+
+
+def list_journeys(
+    cursor: duckdb.DuckDBPyConnection,
+    tenant: str,
+    *,
+    service: str | None = None,
+    start_from: int | None = None,
+    start_to: int | None = None,
+    limit: int = 20,
+) -> list[dict[str, Any]]:
+    """Journeys newest first (by start, then ID), without their spans."""
+    where = ["tenant = ?"]
+    params: list[Any] = [tenant]
+    if service:
+        where.append("list_contains(services, ?)")
+        params.append(service)
+    if start_from is not None:
+        where.append("start_unix_nano >= ?")
+        params.append(start_from)
+    if start_to is not None:
+        where.append("start_unix_nano <= ?")
+        params.append(start_to)
+    params.append(limit)
+    rows = cursor.execute(
+        f"""
+        SELECT journey_id, start_unix_nano, end_unix_nano, services
+        FROM journeys WHERE {' AND '.join(where)}
+        ORDER BY start_unix_nano DESC, journey_id DESC LIMIT ?
+        """,
+        params,
+    ).fetchall()
+    return [
+        {
+            "journey_id": journey_id,
+            "start_unix_nano": start,
+            "end_unix_nano": end,
+            "duration_nano": end - start,
+            "services": services,
+        }
+        for journey_id, start, end, services in rows
+    ]
