@@ -37,9 +37,12 @@ class Config:
     tenant: str = _setting("default", "tenant that data received without a tenant is stored under")
     max_request_bytes: int = _setting(16 * MiB, "largest OTLP request accepted, after decompression")
     max_queued_spans: int = _setting(
-        200_000, "spans accepted but not yet committed; beyond this, senders are told to retry later"
+        100_000, "spans accepted but not yet committed; beyond this, senders are told to retry later"
     )
     max_commit_spans: int = _setting(100_000, "most spans written to DuckDB in one transaction")
+    commit_interval_ms: int = _setting(
+        500, "how long acknowledged spans gather before one DuckDB commit (their delay before they are searchable)"
+    )
     log_level: str = _setting("info", "debug, info, warning or error")
 
     @property
@@ -63,7 +66,7 @@ class Config:
             if port in seen:
                 errors.append(f"{name}: port {port} is already used by {seen[port]}")
             seen.setdefault(port, name)
-        for name in ("max_request_bytes", "max_queued_spans", "max_commit_spans"):
+        for name in ("max_request_bytes", "max_queued_spans", "max_commit_spans", "commit_interval_ms"):
             if getattr(self, name) <= 0:
                 errors.append(f"{name}: must be > 0")
         if not self.tenant:

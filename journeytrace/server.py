@@ -62,6 +62,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
             path=config.database_path,
             max_queued_spans=config.max_queued_spans,
             max_commit_spans=config.max_commit_spans,
+            commit_interval=config.commit_interval_ms / 1000,
         )
     )
     grpc_receiver = OtlpGrpcReceiver(

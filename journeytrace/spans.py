@@ -25,6 +25,12 @@ except ImportError:  # built without a C compiler: the Python decoder below does
     _fastdecode = None
 
 INT64_MAX = 2**63 - 1
+
+STRIPPED_KEYS = frozenset(
+    (semconv.CX_SPAN_TYPE, semconv.CX_PLATFORM_INTERACTION_ID, semconv.CX_QUEUE_NAME, semconv.CX_AGENT_ID)
+)
+"""Promoted attributes whose string values are stored only in their column, not again in the
+attributes JSON (the largest column on disk); ``storage.reads`` puts them back."""
 _MAX_REASONS = 5
 
 
@@ -163,7 +169,9 @@ def decode_request(request: ExportTraceServiceRequest, tenant: str) -> DecodeRes
                 b.customer_phone.append(_promoted(get(semconv.CX_TELEPHONY_ANI_NUMBER)))
                 b.queue.append(_promoted(get(semconv.CX_QUEUE_NAME)))
                 b.agent.append(_promoted(get(semconv.CX_AGENT_ID)))
-                attrs_json, exact = dumps(attrs)
+                attrs_json, exact = dumps(
+                    {k: v for k, v in attrs.items() if not (k in STRIPPED_KEYS and isinstance(v, str))}
+                )
                 b.attributes.append(attrs_json)
                 b.resource_attributes.append(resource_json)
                 b.scope_name.append(scope_name)

@@ -11,6 +11,8 @@ from typing import Any
 
 import duckdb
 
+from journeytrace import semconv
+from journeytrace.spans import STRIPPED_KEYS
 from journeytrace.values import from_otlp_json
 
 SPAN_KINDS = (
@@ -19,10 +21,17 @@ SPAN_KINDS = (
 )  # fmt: skip
 STATUS_CODES = ("STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR")
 
+# Attribute keys of the span_type, interaction_id, queue and agent columns (spans.STRIPPED_KEYS).
+_STRIPPED_ORDER = (
+    semconv.CX_SPAN_TYPE, semconv.CX_PLATFORM_INTERACTION_ID, semconv.CX_QUEUE_NAME, semconv.CX_AGENT_ID,
+)
+assert frozenset(_STRIPPED_ORDER) == STRIPPED_KEYS
+
 _SPAN_SELECT = """
 SELECT trace_id, span_id, parent_span_id, trace_state, flags, name, kind, service_name,
        start_unix_nano, end_unix_nano, status_code, status_message, attributes,
-       resource_attributes, scope_name, scope_version, events, links, extra, journey_id
+       resource_attributes, scope_name, scope_version, events, links, extra, journey_id,
+       span_type, interaction_id, queue, agent
 FROM spans
 WHERE tenant = ? AND journey_id = ?
 QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY received_unix_nano DESC) = 1
@@ -41,11 +50,14 @@ def _exact(attrs: dict[str, Any]) -> dict[str, Any]:
 def _span(row: tuple[Any, ...]) -> dict[str, Any]:
     (trace_id, span_id, parent, trace_state, flags, name, kind, service, start, end, status_code,
      status_message, attributes, resource_attributes, scope_name, scope_version, events, links,
-     extra, _journey) = row  # fmt: skip
+     extra, _journey, *stripped) = row  # fmt: skip
     extra_fields = json.loads(extra) if extra else {}
     attrs = json.loads(attributes)
     if "attributes_exact" in extra_fields:
         attrs = _exact(extra_fields["attributes_exact"])
+    for key, value in zip(_STRIPPED_ORDER, stripped, strict=True):
+        if value is not None and key not in attrs:
+            attrs[key] = value
     resource = json.loads(resource_attributes)
     if "resource_attributes_exact" in extra_fields:
         resource = _exact(extra_fields["resource_attributes_exact"])

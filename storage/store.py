@@ -1,9 +1,16 @@
-"""SpanStore: the one writer thread, the reader pool, and the admission limit in front of them.
+"""SpanStore: admission limit, write-ahead log, one DuckDB writer, a pool of readers.
 
-Writes follow datasette's shape: callers put ``(table, future)`` on a queue and await the
-future; the writer thread takes everything queued (up to ``max_commit_spans``), inserts it as
-one Arrow table in one transaction, commits, and only then resolves the futures. So an awaited
-``consume()`` means the spans are in DuckDB's write-ahead log and survive ``kill -9``.
+The path of a batch (datasette's one-writer shape, with a WAL in front):
+
+1. ``consume()`` admits the batch against ``max_queued_spans`` (else ``Overloaded``), turns it
+   into an Arrow table and queues it for the WAL thread.
+2. The WAL thread appends everything queued as one record and fsyncs, then resolves the
+   callers' futures: the receiver may now acknowledge. A ``kill -9`` from here on loses nothing.
+3. The DuckDB writer thread gathers WAL records for up to ``commit_interval`` seconds (or
+   ``max_commit_spans``) and applies them in one transaction that also records the WAL
+   position, so replay at start-up applies each record exactly once.
+
+Readers see a batch once step 3 commits it, normally within ``commit_interval``.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from journeytrace.errors import Overloaded, StorageUnavailable
 from journeytrace.phone import keyed_hash
 from journeytrace.spans import SpanBatch
 from journeytrace.storage import schema
+from journeytrace.storage.wal import START, Position, WriteAheadLog
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -63,8 +71,10 @@ ON CONFLICT (tenant, journey_id) DO UPDATE SET
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StoreConfig:
     path: Path
-    max_queued_spans: int = 200_000
+    """The DuckDB file; the WAL lives in a ``wal/`` folder beside it."""
+    max_queued_spans: int = 100_000
     max_commit_spans: int = 100_000
+    commit_interval: float = 0.5
     read_threads: int = 4
 
 
@@ -76,6 +86,29 @@ class _WriteTask:
 
 
 _STOP = object()
+
+
+def _drain(source: queue.Queue[Any], limit: int) -> tuple[list[_WriteTask], bool]:
+    """Block for one task, then take whatever else is queued (up to ``limit`` spans)."""
+    tasks: list[_WriteTask] = []
+    rows = 0
+    item = source.get()
+    while True:
+        if item is _STOP:
+            return tasks, True
+        tasks.append(item)
+        rows += item.table.num_rows
+        if rows >= limit:
+            return tasks, False
+        try:
+            item = source.get_nowait()
+        except queue.Empty:
+            return tasks, False
+
+
+def _meta(db: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return None if row is None else str(row[0])
 
 
 def _resolve(task: _WriteTask, error: BaseException | None) -> None:
@@ -91,19 +124,22 @@ def _resolve(task: _WriteTask, error: BaseException | None) -> None:
 
 
 class SpanStore:
-    """Owns the DuckDB database: one writer thread, a pool of reader threads, bounded admission."""
+    """Owns the data directory: WAL, DuckDB file, writer threads and reader pool."""
 
     def __init__(self, config: StoreConfig) -> None:
         self.config = config
         self._db: duckdb.DuckDBPyConnection | None = None
-        self._queue: queue.Queue[Any] = queue.Queue()
-        self._writer: threading.Thread | None = None
+        self._wal = WriteAheadLog(config.path.parent / "wal")
+        self._wal_queue: queue.Queue[Any] = queue.Queue()
+        self._apply_queue: queue.Queue[Any] = queue.Queue()
+        self._threads: list[threading.Thread] = []
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
         self._pending = 0
         self._pending_lock = threading.Lock()
+        self._closing = False
         self._phone_key = b""
-        self.spans_written = 0
+        self.spans_committed = 0
 
     # lifecycle -----------------------------------------------------------------------------
 
@@ -124,20 +160,43 @@ class SpanStore:
         found = schema.migrate(db)
         if found and found < schema.SCHEMA_VERSION:
             log.info("migrated %s from schema version %d to %d", self.config.path, found, schema.SCHEMA_VERSION)
-        row = db.execute("SELECT value FROM meta WHERE key = 'phone_hash_key'").fetchone()
-        assert row is not None
-        self._phone_key = bytes.fromhex(row[0])
+        self._phone_key = bytes.fromhex(_meta(db, "phone_hash_key") or "")
+        self._wal.open(self._replay(db))
         self._db = db
         self._readers = ThreadPoolExecutor(self.config.read_threads, thread_name_prefix="duckdb-read")
-        self._writer = threading.Thread(target=self._write_loop, args=(db.cursor(),), name="duckdb-write")
-        self._writer.start()
+        self._threads = [
+            threading.Thread(target=self._wal_loop, name="journeytrace-wal"),
+            threading.Thread(target=self._apply_loop, args=(db.cursor(),), name="duckdb-write"),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _replay(self, db: duckdb.DuckDBPyConnection) -> Position:
+        """Apply WAL records that were acknowledged but not yet in DuckDB when the process died.
+
+        Returns the applied position, which new WAL segments must come after.
+        """
+        applied = _meta(db, "wal_applied")
+        after = Position.parse(applied) if applied else START
+        replayed = 0
+        for position, table in self._wal.replay(after):
+            self._commit(db, table, position)
+            replayed += table.num_rows
+            after = position
+        if replayed:
+            log.info("replayed %d acknowledged spans from the write-ahead log", replayed)
+        self._wal.remove_all()
+        return after
 
     def close(self) -> None:
-        """Write everything already queued, then close. Safe to call twice or before open."""
-        if self._writer is not None:
-            self._queue.put(_STOP)
-            self._writer.join()
-            self._writer = None
+        """Commit everything already accepted, then close. Safe to call twice or before open."""
+        self._closing = True
+        if self._threads:
+            self._wal_queue.put(_STOP)
+            for thread in self._threads:
+                thread.join()
+            self._threads = []
+            self._wal.remove_all()  # the writer applied every record before it stopped
         if self._readers is not None:
             self._readers.shutdown(wait=True)
             self._readers = None
@@ -145,8 +204,6 @@ class SpanStore:
             self._db.execute("CHECKPOINT")
             self._db.close()
             self._db = None
-
-    # writing -------------------------------------------------------------------------------
 
     def check_capacity(self) -> None:
         """Raise ``Overloaded`` if the queue is full; cheap, so receivers call it before decoding."""
@@ -160,11 +217,15 @@ class SpanStore:
         return keyed_hash(self._phone_key, number)
 
     async def consume(self, batch: SpanBatch) -> None:
-        """Store ``batch``; return once it is committed. Raises Overloaded or StorageUnavailable."""
+        """Store ``batch``; return once it is durable (fsynced in the WAL).
+
+        Raises ``Overloaded`` when too many spans wait to be committed, ``StorageUnavailable``
+        when the store is closed or the log cannot be written.
+        """
         count = len(batch)
         if count == 0:
             return
-        if self._writer is None:
+        if self._closing or not self._threads:
             raise StorageUnavailable("storage is closed")
         with self._pending_lock:
             if self._pending and self._pending + count > self.config.max_queued_spans:
@@ -180,7 +241,7 @@ class SpanStore:
             raise
         loop = asyncio.get_running_loop()
         task = _WriteTask(table=table, future=loop.create_future(), loop=loop)
-        self._queue.put(task)
+        self._wal_queue.put(task)
         await asyncio.shield(task.future)
 
     def _to_arrow(self, batch: SpanBatch) -> pa.Table:
@@ -208,47 +269,75 @@ class SpanStore:
         with self._pending_lock:
             self._pending -= count
 
-    def _write_loop(self, cursor: duckdb.DuckDBPyConnection) -> None:
+    def _wal_loop(self) -> None:
+        """Append queued batches to the WAL (one fsync per group), acknowledge, pass them on."""
+        while True:
+            tasks, stopping = _drain(self._wal_queue, limit=self.config.max_commit_spans)
+            if tasks:
+                table = pa.concat_tables([t.table for t in tasks])
+                try:
+                    position = self._wal.append(table)
+                except Exception as exc:  # disk full, I/O error: refuse, never pretend
+                    log.exception("write-ahead log append of %d spans failed", table.num_rows)
+                    self._release(table.num_rows)
+                    for task in tasks:
+                        _resolve(task, StorageUnavailable(f"storage could not write the log: {exc}"))
+                else:
+                    for task in tasks:
+                        _resolve(task, None)
+                    self._apply_queue.put((table, position))
+            if stopping:
+                self._apply_queue.put(_STOP)
+                return
+
+    def _apply_loop(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        """Apply WAL records to DuckDB in large transactions; retry until they land."""
         stopping = False
         while not stopping:
-            first = self._queue.get()
+            first = self._apply_queue.get()
             if first is _STOP:
                 break
-            tasks: list[_WriteTask] = [first]
-            rows = first.table.num_rows
+            items = [first]
+            rows = first[0].num_rows
+            deadline = time.monotonic() + self.config.commit_interval
             while rows < self.config.max_commit_spans:
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._apply_queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
                     break
                 if item is _STOP:
                     stopping = True
                     break
-                tasks.append(item)
-                rows += item.table.num_rows
-            error: BaseException | None = None
-            try:
-                self._commit(cursor, pa.concat_tables([t.table for t in tasks]))
-                self.spans_written += rows
-            except Exception as exc:  # a failed commit must never kill the writer
-                log.exception("commit of %d spans failed", rows)
+                items.append(item)
+                rows += item[0].num_rows
+            table = pa.concat_tables([t for t, _ in items])
+            position = items[-1][1]
+            delay = 0.1
+            while True:
                 try:
-                    cursor.execute("ROLLBACK")
-                except duckdb.Error:
-                    pass
-                error = StorageUnavailable(f"storage could not commit: {exc}")
+                    self._commit(cursor, table, position)
+                    break
+                except Exception:  # acknowledged data: keep it (in the WAL and here) and retry
+                    log.exception("commit of %d spans failed; retrying in %.1fs", rows, delay)
+                    try:
+                        cursor.execute("ROLLBACK")
+                    except duckdb.Error:
+                        pass
+                    time.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+            self.spans_committed += rows
             self._release(rows)
-            for task in tasks:
-                _resolve(task, error)
+            self._wal.truncate(position)
         cursor.close()
 
     @staticmethod
-    def _commit(cursor: duckdb.DuckDBPyConnection, incoming: pa.Table) -> None:
+    def _commit(cursor: duckdb.DuckDBPyConnection, incoming: pa.Table, position: Position) -> None:
         cursor.register("incoming", incoming)
         try:
             cursor.execute("BEGIN")
             cursor.execute(_INSERT_SPANS)
             cursor.execute(_UPSERT_JOURNEYS)
+            cursor.execute("INSERT OR REPLACE INTO meta VALUES ('wal_applied', ?)", [str(position)])
             cursor.execute("COMMIT")
         finally:
             cursor.unregister("incoming")

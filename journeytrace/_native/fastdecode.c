@@ -144,7 +144,8 @@ static Reader sub(const Field *f) { Reader r = {f->ptr, f->ptr + f->len}; return
 
 /* --- AnyValue / KeyValue ------------------------------------------------------------------- */
 
-static int keyvalues_json(Buf *b, Reader r, uint32_t field_no, int depth);
+static int keyvalues_json(Buf *b, Reader r, uint32_t field_no, int depth, int strip_promoted);
+static int is_stripped_key(const uint8_t *key, size_t key_len, Reader value);
 
 static int anyvalue_json(Buf *b, Reader r, int depth) {
     if (depth > MAX_DEPTH) return FALLBACK;
@@ -198,7 +199,7 @@ static int anyvalue_json(Buf *b, Reader r, int depth) {
     }
     case 6:
         if (last.wire != 2) return FALLBACK;
-        return keyvalues_json(b, sub(&last), 1, depth + 1);
+        return keyvalues_json(b, sub(&last), 1, depth + 1, 0);
     default:
         return FALLBACK;  /* bytes_value: plain JSON cannot hold it */
     }
@@ -225,8 +226,10 @@ static int keyvalue_parts(Reader r, const uint8_t **key, size_t *key_len, Reader
     return 0;
 }
 
-/* The KeyValue entries found under ``field_no`` of a message, as a JSON object. */
-static int keyvalues_json(Buf *b, Reader r, uint32_t field_no, int depth) {
+/* The KeyValue entries found under ``field_no`` of a message, as a JSON object. With
+ * ``strip_promoted``, string-valued keys that have their own column are left out (storage
+ * puts them back on read), so each value is stored once. */
+static int keyvalues_json(Buf *b, Reader r, uint32_t field_no, int depth, int strip_promoted) {
     Field f;
     int first = 1;
     PUT(b, "{");
@@ -237,6 +240,7 @@ static int keyvalues_json(Buf *b, Reader r, uint32_t field_no, int depth) {
         size_t key_len;
         Reader value;
         TRY(keyvalue_parts(sub(&f), &key, &key_len, &value));
+        if (strip_promoted && is_stripped_key(key, key_len, value)) continue;
         if (!first) PUT(b, ",");
         first = 0;
         TRY(json_string(b, key, key_len));
@@ -255,6 +259,24 @@ static const char *const PROMOTED_KEYS[P_COUNT] = {
     "cx.span.type", "cx.platform.name", "cx.platform.interaction.id", "cx.telephony.ani.number",
     "cx.queue.name", "cx.agent.id", "service.name",
 };
+
+/* Keys whose string values live only in their column (journeytrace.spans.STRIPPED_KEYS). */
+static const char *const STRIPPED_KEYS[] = {
+    "cx.span.type", "cx.platform.interaction.id", "cx.queue.name", "cx.agent.id",
+};
+
+static int is_stripped_key(const uint8_t *key, size_t key_len, Reader value) {
+    int match = 0;
+    for (size_t k = 0; k < sizeof STRIPPED_KEYS / sizeof *STRIPPED_KEYS; k++)
+        if (key_len == strlen(STRIPPED_KEYS[k]) && memcmp(key, STRIPPED_KEYS[k], key_len) == 0) match = 1;
+    if (!match || value.p == NULL) return 0;
+    Field f, last = {0};
+    for (int rc; (rc = next_field(&value, &f)) != 0;) {
+        if (rc < 0) return 0;
+        if (f.field >= 1 && f.field <= 7) last = f;
+    }
+    return last.field == 1 && last.wire == 2;
+}
 
 /* The column value of a promoted attribute: its string, or an int as decimal, else None. */
 static PyObject *promoted_value(Reader value) {
@@ -367,7 +389,7 @@ static int events_json(Buf *b, Reader span) {
         PUT(b, ",\"name\":");
         TRY(json_string(b, name, name_len));
         PUT(b, ",\"attributes\":");
-        TRY(keyvalues_json(b, sub(&f), 3, 0));
+        TRY(keyvalues_json(b, sub(&f), 3, 0, 0));
         PUT(b, "}");
     }
     PUT(b, "]");
@@ -409,7 +431,7 @@ static int links_json(Buf *b, Reader span) {
         PUT(b, ",\"flags\":");
         TRY(put_int(b, (long long)flags));
         PUT(b, ",\"attributes\":");
-        TRY(keyvalues_json(b, sub(&f), 4, 0));
+        TRY(keyvalues_json(b, sub(&f), 4, 0, 0));
         PUT(b, "}");
     }
     PUT(b, "]");
@@ -466,7 +488,7 @@ static int decode_span(Reader span, Context *ctx, PyObject **cols, Buf *b) {
         promoted[P_PLATFORM] = ctx->platform;
     }
     b->len = 0;
-    rc = keyvalues_json(b, span, 9, 0);
+    rc = keyvalues_json(b, span, 9, 0, 1);
     PyObject *attributes = rc ? NULL : buf_str(b);
     if (!attributes) {
         for (int k = 0; k < P_COUNT; k++) Py_XDECREF(promoted[k]);
@@ -587,7 +609,7 @@ static int decode_resource_spans(Reader r, PyObject **cols, Buf *b) {
     if (has_resource) {
         rc = find_promoted(resource, 1, promoted, P_SERVICE, P_SERVICE);
         if (!rc) rc = find_promoted(resource, 1, promoted, P_PLATFORM, P_PLATFORM);
-        if (!rc) rc = keyvalues_json(b, resource, 1, 0);
+        if (!rc) rc = keyvalues_json(b, resource, 1, 0, 0);
     } else {
         rc = buf_put(b, "{}", 2);
     }
