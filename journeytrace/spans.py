@@ -1,8 +1,9 @@
 """The span model: the columnar batch every stage hands to the next.
 
-A receiver decodes one OTLP ``ExportTraceServiceRequest`` into one ``SpanBatch`` in a single
-pass (no per-span objects, no thread hop per span); the correlator assigns journey IDs; storage
-writes the columns as one Arrow insert. Attributes are kept whole, as JSON, and the CX keys
+A receiver decodes one OTLP ``ExportTraceServiceRequest`` into one ``SpanBatch`` (an Arrow
+table) in a single pass: the C fast path (``_native/fastdecode.c``) writes Arrow buffers
+directly with the GIL released; ``decode_request`` is the pure-Python reference it must agree
+with. The correlator assigns journey IDs; storage writes the table as one Arrow insert. Attributes are kept whole, as JSON, and the CX keys
 that search needs are lifted into their own columns on the way.
 """
 
@@ -12,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -34,12 +36,43 @@ attributes JSON (the largest column on disk); ``storage.reads`` puts them back."
 _MAX_REASONS = 5
 
 
+_S = pa.string()
+BATCH_SCHEMA = pa.schema(
+    [
+        ("trace_id", _S), ("span_id", _S), ("parent_span_id", _S), ("trace_state", _S),
+        ("flags", pa.uint32()), ("name", _S), ("kind", pa.int32()), ("service_name", _S),
+        ("start_unix_nano", pa.int64()), ("end_unix_nano", pa.int64()), ("status_code", pa.int32()),
+        ("status_message", _S), ("span_type", _S), ("platform", _S), ("interaction_id", _S),
+        ("customer_phone", _S), ("queue", _S), ("agent", _S), ("attributes", _S),
+        ("resource_attributes", _S), ("scope_name", _S), ("scope_version", _S), ("events", _S),
+        ("links", _S), ("extra", _S),
+    ]
+)  # fmt: skip
+"""Columns of a SpanBatch. ``customer_phone`` is the raw number as sent: storage keeps only its
+keyed hash in a column. ``extra`` holds rarely-set OTLP fields (schema URLs, dropped counts,
+scope attributes, exact forms of bytes/NaN values) as JSON, or null."""
+
+
 @dataclass(slots=True)
 class SpanBatch:
-    """Spans as columns; row ``i`` of every list is one span."""
+    """One decoded request: its spans as an Arrow table with ``BATCH_SCHEMA``."""
 
     tenant: str
-    journey_id: list[str] = field(default_factory=list)
+    table: pa.Table
+    journey_id: pa.Array | None = None
+    """Set by the correlator; until then a span's journey is its trace."""
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def column(self, name: str) -> list[Any]:
+        return self.table.column(name).to_pylist()
+
+
+@dataclass(slots=True)
+class _Rows:
+    """The Python decoder's column lists, in ``BATCH_SCHEMA`` order."""
+
     trace_id: list[str] = field(default_factory=list)
     span_id: list[str] = field(default_factory=list)
     parent_span_id: list[str | None] = field(default_factory=list)
@@ -66,10 +99,11 @@ class SpanBatch:
     events: list[str | None] = field(default_factory=list)
     links: list[str | None] = field(default_factory=list)
     extra: list[str | None] = field(default_factory=list)
-    """Rarely-set OTLP fields (schema URLs, dropped counts, scope attributes, exact forms), or None."""
 
-    def __len__(self) -> int:
-        return len(self.span_id)
+    def to_table(self) -> pa.Table:
+        return pa.Table.from_arrays(
+            [pa.array(getattr(self, f.name), f.type) for f in BATCH_SCHEMA], schema=BATCH_SCHEMA
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +141,9 @@ def _span_problem(span: Any) -> str | None:
 
 def decode_request(request: ExportTraceServiceRequest, tenant: str) -> DecodeResult:
     """Decode every valid span of ``request``; invalid spans are counted and described, not kept."""
-    batch = SpanBatch(tenant=tenant)
+    b = _Rows()
     rejected = 0
     reasons: list[str] = []
-    # Local aliases: this loop runs once per span at ingest rate.
-    b = batch
     append_extra = b.extra.append
     for resource_spans in request.resource_spans:
         resource = resource_spans.resource
@@ -147,7 +179,6 @@ def decode_request(request: ExportTraceServiceRequest, tenant: str) -> DecodeRes
                     continue
                 trace_id = span.trace_id.hex()
                 b.trace_id.append(trace_id)
-                b.journey_id.append(trace_id)
                 b.span_id.append(span.span_id.hex())
                 b.parent_span_id.append(span.parent_span_id.hex() or None)
                 b.trace_state.append(span.trace_state or None)
@@ -230,30 +261,41 @@ def decode_request(request: ExportTraceServiceRequest, tenant: str) -> DecodeRes
         message = f"rejected {rejected} invalid span(s): " + "; ".join(reasons)
         if rejected > len(reasons):
             message += f"; and {rejected - len(reasons)} more"
-    return DecodeResult(batch=batch, rejected=rejected, message=message)
+    return DecodeResult(batch=SpanBatch(tenant, b.to_table()), rejected=rejected, message=message)
 
 
-# SpanBatch columns filled by journeytrace._fastdecode.decode, in its order.
-_FAST_COLUMNS = (
-    "trace_id", "span_id", "parent_span_id", "trace_state", "flags", "name", "kind",
-    "service_name", "start_unix_nano", "end_unix_nano", "status_code", "status_message",
-    "span_type", "platform", "interaction_id", "customer_phone", "queue", "agent", "attributes",
-    "resource_attributes", "scope_name", "scope_version", "events", "links",
-)  # fmt: skip
+def _fast_decode(body: bytes, tenant: str) -> SpanBatch | None:
+    """The C decoder's batch, or None when the request needs the Python decoder."""
+    if _fastdecode is None:
+        return None
+    decoded = _fastdecode.decode(body)
+    if decoded is None:
+        return None
+    rows, buffers = decoded
+    arrays = []
+    for field_, parts in zip(BATCH_SCHEMA, buffers, strict=False):  # "extra" is not in the C output
+        if len(parts) == 1:
+            arrays.append(pa.Array.from_buffers(field_.type, rows, [None, pa.py_buffer(parts[0])]))
+        else:
+            validity, offsets, data, nulls = parts
+            arrays.append(
+                pa.Array.from_buffers(
+                    field_.type, rows, [pa.py_buffer(validity), pa.py_buffer(offsets), pa.py_buffer(data)], nulls
+                )
+            )
+    arrays.append(pa.nulls(rows, _S))
+    return SpanBatch(tenant, pa.Table.from_arrays(arrays, schema=BATCH_SCHEMA))
 
 
 def decode_body(body: bytes, tenant: str) -> DecodeResult:
     """Decode a serialized ``ExportTraceServiceRequest``. Raises ``InvalidInput`` if it is malformed.
 
     The C fast path handles the common request; anything rarer goes through ``decode_request``.
+    The C path releases the GIL, so callers may run this on a worker thread.
     """
-    if _fastdecode is not None:
-        columns = _fastdecode.decode(body)
-        if columns is not None:
-            batch = SpanBatch(tenant, **dict(zip(_FAST_COLUMNS, columns, strict=True)))
-            batch.journey_id = list(batch.trace_id)
-            batch.extra = [None] * len(batch.trace_id)
-            return DecodeResult(batch=batch, rejected=0, message="")
+    batch = _fast_decode(body, tenant)
+    if batch is not None:
+        return DecodeResult(batch=batch, rejected=0, message="")
     try:
         request = ExportTraceServiceRequest.FromString(body)
     except DecodeError as exc:

@@ -7,6 +7,7 @@ gzip (``grpc-encoding: gzip``) is handled by gRPC itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -59,7 +60,9 @@ class OtlpGrpcReceiver:
                 raise InvalidInput(
                     f"request is {len(body)} bytes; the limit is {self.config.max_request_bytes} bytes"
                 )
-            result = await export(decode_body(body, self.config.tenant), self._consumer)
+            # The C decoder releases the GIL: decoding on a worker thread overlaps other requests.
+            decoded = await asyncio.to_thread(decode_body, body, self.config.tenant)
+            result = await export(decoded, self._consumer)
         except PipelineError as error:
             code, metadata = _status(error)
             if metadata:

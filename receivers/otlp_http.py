@@ -8,6 +8,7 @@ encoding.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import zlib
@@ -117,7 +118,8 @@ def create_app(config: HttpReceiverConfig, consumer: SpanConsumer) -> FastAPI:
                     rejected=decoded.rejected, reasons=decoded.reasons,
                 )  # fmt: skip
             else:
-                result = await export(decode_body(body, config.tenant), consumer)
+                decoded_body = await asyncio.to_thread(decode_body, body, config.tenant)
+                result = await export(decoded_body, consumer)
         except PipelineError as error:
             return _error_response(error, media_type)
         return Response(_encode(result.to_response(), media_type), media_type=media_type)

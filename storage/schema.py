@@ -4,8 +4,9 @@ The database records the version it is at in ``meta``; opening a file runs every
 after it, each in its own transaction. Never edit a released migration: append a new one.
 
 Design notes:
-- ``spans`` keeps every OTLP field (attributes, resource, events and links as JSON; rare fields
-  in ``extra``) and lifts the keys search needs into columns: journey, platform, interaction,
+- ``spans`` keeps every OTLP field (attributes, resource, events and links as JSON text in
+  VARCHAR columns -- DuckDB's json functions read them, and our encoders only write valid JSON,
+  so the JSON type's per-row validation would be wasted work; rare fields in ``extra``) and lifts the keys search needs into columns: journey, platform, interaction,
   customer phone hash, queue, agent and span type.
 - ``journeys`` is one row per journey, maintained on every write, so listing and searching
   journeys never aggregates spans.
@@ -56,13 +57,13 @@ def _v1_spans(con: duckdb.DuckDBPyConnection) -> None:
             customer_phone_hash VARCHAR,
             queue VARCHAR,
             agent VARCHAR,
-            attributes JSON NOT NULL,
-            resource_attributes JSON NOT NULL,
+            attributes VARCHAR NOT NULL,
+            resource_attributes VARCHAR NOT NULL,
             scope_name VARCHAR,
             scope_version VARCHAR,
-            events JSON,
-            links JSON,
-            extra JSON,
+            events VARCHAR,
+            links VARCHAR,
+            extra VARCHAR,
             received_unix_nano BIGINT NOT NULL
         )
         """

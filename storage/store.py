@@ -16,6 +16,7 @@ Readers see a batch once step 3 commits it, normally within ``commit_interval``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import threading
@@ -104,6 +105,12 @@ def _drain(source: queue.Queue[Any], limit: int) -> tuple[list[_WriteTask], bool
             item = source.get_nowait()
         except queue.Empty:
             return tasks, False
+
+
+@functools.lru_cache(maxsize=65536)
+def _cached_hash(key: bytes, number: str) -> str | None:
+    """Callers ring more than once per journey, so hashes are worth remembering."""
+    return keyed_hash(key, number)
 
 
 def _meta(db: duckdb.DuckDBPyConnection, key: str) -> str | None:
@@ -214,7 +221,7 @@ class SpanStore:
 
     def phone_hash(self, number: str) -> str | None:
         """The keyed hash this store indexes customer phone numbers by."""
-        return keyed_hash(self._phone_key, number)
+        return _cached_hash(self._phone_key, number)
 
     async def consume(self, batch: SpanBatch) -> None:
         """Store ``batch``; return once it is durable (fsynced in the WAL).
@@ -245,25 +252,25 @@ class SpanStore:
         await asyncio.shield(task.future)
 
     def _to_arrow(self, batch: SpanBatch) -> pa.Table:
+        """The batch in the ``spans`` table's column order, with phone numbers replaced by hashes."""
         n = len(batch)
-        phone_hashes = [None if p is None else self.phone_hash(p) for p in batch.customer_phone]
-        columns = [
-            pa.array([batch.tenant] * n, _STR),
-            pa.array(batch.journey_id, _STR), pa.array(batch.trace_id, _STR),
-            pa.array(batch.span_id, _STR), pa.array(batch.parent_span_id, _STR),
-            pa.array(batch.trace_state, _STR), pa.array(batch.flags, pa.uint32()),
-            pa.array(batch.name, _STR), pa.array(batch.kind, pa.int32()),
-            pa.array(batch.service_name, _STR), pa.array(batch.start_unix_nano, _I64),
-            pa.array(batch.end_unix_nano, _I64), pa.array(batch.status_code, pa.int32()),
-            pa.array(batch.status_message, _STR), pa.array(batch.span_type, _STR),
-            pa.array(batch.platform, _STR), pa.array(batch.interaction_id, _STR),
-            pa.array(phone_hashes, _STR), pa.array(batch.queue, _STR), pa.array(batch.agent, _STR),
-            pa.array(batch.attributes, _STR), pa.array(batch.resource_attributes, _STR),
-            pa.array(batch.scope_name, _STR), pa.array(batch.scope_version, _STR),
-            pa.array(batch.events, _STR), pa.array(batch.links, _STR), pa.array(batch.extra, _STR),
-            pa.array([time.time_ns()] * n, _I64),
-        ]  # fmt: skip
-        return pa.Table.from_arrays(columns, schema=_ARROW_SCHEMA)
+        table = batch.table
+        key = self._phone_key
+        phones = table.column("customer_phone")
+        if phones.null_count == n:
+            phone_hashes = pa.nulls(n, _STR)
+        else:
+            phone_hashes = pa.array([None if p is None else _cached_hash(key, p) for p in phones.to_pylist()], _STR)
+        columns = {
+            "tenant": pa.array([batch.tenant] * n, _STR),
+            "journey_id": batch.journey_id if batch.journey_id is not None else table.column("trace_id"),
+            "customer_phone_hash": phone_hashes,
+            "received_unix_nano": pa.array([time.time_ns()] * n, _I64),
+        }
+        return pa.Table.from_arrays(
+            [columns[name] if name in columns else table.column(name) for name in _ARROW_SCHEMA.names],
+            schema=_ARROW_SCHEMA,
+        )
 
     def _release(self, count: int) -> None:
         with self._pending_lock:

@@ -2,21 +2,23 @@
  * journeytrace._fastdecode: the fast path of journeytrace.spans.decode_request.
  *
  * Decodes a serialized OTLP ExportTraceServiceRequest straight from protobuf wire format into
- * the SpanBatch columns (Python lists), writing attribute/event/link JSON without building
- * Python objects per attribute. It covers the common case only. Whenever a request holds
+ * Arrow column buffers (validity bitmap, int32 offsets, UTF-8 data; or fixed-width integers),
+ * writing attribute/event/link JSON on the way. No Python object is made per span or
+ * attribute and the GIL is released while it runs. It covers the common case only. Whenever a request holds
  * anything rarer -- an invalid span, bytes or non-finite double values, dropped counts,
- * schema URLs, scope attributes, repeated singular messages, malformed wire data -- it
- * returns None and the caller uses the pure-Python decoder, which is the reference
+ * schema URLs, scope attributes, repeated singular messages, invalid UTF-8, malformed wire
+ * data -- it returns None and the caller uses the pure-Python decoder, which is the reference
  * implementation (tests check that both give the same batch).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
 #define FALLBACK (-1)
-#define PYERROR (-2)
+#define NOMEM (-2)
 #define MAX_DEPTH 64
 
 typedef struct {
@@ -28,26 +30,52 @@ static int buf_reserve(Buf *b, size_t extra) {
     if (b->len + extra <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra) cap *= 2;
-    char *data = PyMem_Realloc(b->data, cap);
-    if (!data) { PyErr_NoMemory(); return PYERROR; }
+    char *data = realloc(b->data, cap);
+    if (!data) return NOMEM;
     b->data = data;
     b->cap = cap;
     return 0;
 }
 
 static int buf_put(Buf *b, const char *s, size_t n) {
-    if (buf_reserve(b, n)) return PYERROR;
+    if (buf_reserve(b, n)) return NOMEM;
     memcpy(b->data + b->len, s, n);
     b->len += n;
     return 0;
 }
 
-#define PUT(b, lit) do { if (buf_put((b), (lit), sizeof(lit) - 1)) return PYERROR; } while (0)
+#define PUT(b, lit) do { if (buf_put((b), (lit), sizeof(lit) - 1)) return NOMEM; } while (0)
 #define TRY(expr) do { int _rc = (expr); if (_rc) return _rc; } while (0)
+
+/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF), as protobuf requires
+ * of string fields and Arrow of string columns. */
+static int valid_utf8(const uint8_t *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c < 0x80) { i++; continue; }
+        size_t len;
+        uint32_t cp;
+        if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; }
+        else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; }
+        else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; }
+        else return 0;
+        if (i + len > n) return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) return 0;
+        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+        i += len;
+    }
+    return 1;
+}
 
 static int json_string(Buf *b, const uint8_t *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
-    if (buf_reserve(b, n * 6 + 2)) return PYERROR;
+    if (!valid_utf8(s, n)) return FALLBACK;
+    if (buf_reserve(b, n * 6 + 2)) return NOMEM;
     char *o = b->data + b->len;
     *o++ = '"';
     for (size_t i = 0; i < n; i++) {
@@ -175,11 +203,14 @@ static int anyvalue_json(Buf *b, Reader r, int depth) {
         double d;
         memcpy(&d, &last.u64, 8);
         if (!isfinite(d)) return FALLBACK;
-        char *s = PyOS_double_to_string(d, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
-        if (!s) return PYERROR;
-        int rc = buf_put(b, s, strlen(s));
-        PyMem_Free(s);
-        return rc;
+        /* The shortest of %.15g..%.17g that reads back exactly; ".0" keeps it a float in JSON. */
+        char s[40];
+        for (int precision = 15; precision <= 17; precision++) {
+            snprintf(s, sizeof s, "%.*g", precision, d);
+            if (strtod(s, NULL) == d) break;
+        }
+        if (!strpbrk(s, ".en")) strcat(s, ".0");
+        return buf_put(b, s, strlen(s));
     }
     case 5: {
         if (last.wire != 2) return FALLBACK;
@@ -252,6 +283,73 @@ static int keyvalues_json(Buf *b, Reader r, uint32_t field_no, int depth, int st
     return 0;
 }
 
+/* --- Arrow columns ------------------------------------------------------------------------- */
+
+enum {
+    C_TRACE_ID, C_SPAN_ID, C_PARENT, C_TRACE_STATE, C_FLAGS, C_NAME, C_KIND, C_SERVICE, C_START,
+    C_END, C_STATUS_CODE, C_STATUS_MESSAGE, C_SPAN_TYPE, C_PLATFORM, C_INTERACTION, C_PHONE,
+    C_QUEUE, C_AGENT, C_ATTRIBUTES, C_RESOURCE, C_SCOPE_NAME, C_SCOPE_VERSION, C_EVENTS, C_LINKS,
+    C_COUNT
+};
+
+/* Fixed-width integer columns and their byte width; every other column is a string. */
+static int int_width(int col) {
+    switch (col) {
+    case C_FLAGS: case C_KIND: case C_STATUS_CODE: return 4;
+    case C_START: case C_END: return 8;
+    default: return 0;
+    }
+}
+
+typedef struct {
+    Buf data, offsets, validity;
+    int64_t rows, nulls;
+} Column;
+
+static int col_valid_bit(Column *c, int valid) {
+    if (c->rows % 8 == 0 && buf_put(&c->validity, "\0", 1)) return NOMEM;
+    if (valid) c->validity.data[c->rows / 8] |= (char)(1 << (c->rows % 8));
+    else c->nulls++;
+    c->rows++;
+    return 0;
+}
+
+static int col_offset(Column *c) {
+    if (c->data.len > INT32_MAX) return FALLBACK;
+    int32_t end = (int32_t)c->data.len;
+    return buf_put(&c->offsets, (const char *)&end, 4);
+}
+
+static int col_str(Column *c, const uint8_t *s, size_t n) {
+    if (!valid_utf8(s, n)) return FALLBACK;
+    TRY(buf_put(&c->data, (const char *)s, n));
+    TRY(col_offset(c));
+    return col_valid_bit(c, 1);
+}
+
+static int col_buf(Column *c, const Buf *b) { return col_str(c, (const uint8_t *)b->data, b->len); }
+
+static int col_null(Column *c) {
+    TRY(col_offset(c));
+    return col_valid_bit(c, 0);
+}
+
+static int col_str_or_null(Column *c, const uint8_t *s, size_t n) { return n ? col_str(c, s, n) : col_null(c); }
+
+static int col_hex(Column *c, const uint8_t *p, size_t n) {
+    static const char digits[] = "0123456789abcdef";
+    char tmp[64];
+    for (size_t i = 0; i < n; i++) { tmp[2 * i] = digits[p[i] >> 4]; tmp[2 * i + 1] = digits[p[i] & 15]; }
+    return col_str(c, (const uint8_t *)tmp, 2 * n);
+}
+
+static int col_int(Column *c, int width, uint64_t v) {
+    if (width == 4) { uint32_t v32 = (uint32_t)v; TRY(buf_put(&c->data, (const char *)&v32, 4)); }
+    else TRY(buf_put(&c->data, (const char *)&v, 8));
+    c->rows++;
+    return 0;
+}
+
 /* --- promoted attributes ------------------------------------------------------------------- */
 
 enum { P_SPAN_TYPE, P_PLATFORM, P_INTERACTION, P_PHONE, P_QUEUE, P_AGENT, P_SERVICE, P_COUNT };
@@ -259,6 +357,53 @@ static const char *const PROMOTED_KEYS[P_COUNT] = {
     "cx.span.type", "cx.platform.name", "cx.platform.interaction.id", "cx.telephony.ani.number",
     "cx.queue.name", "cx.agent.id", "service.name",
 };
+
+/* A promoted attribute's column value: its string, or an integer in decimal (journeytrace.spans._promoted). */
+typedef struct {
+    int set;              /* the key was seen (its value may still be "none") */
+    int kind;             /* 0 none, 1 string, 2 integer */
+    const uint8_t *ptr;
+    size_t len;
+    int64_t number;
+} Promoted;
+
+static void promoted_value(Reader value, Promoted *out) {
+    Field f, last = {0};
+    int found = 0;
+    out->set = 1;
+    out->kind = 0;
+    if (value.p != NULL) {
+        for (int rc; (rc = next_field(&value, &f)) != 0;) {
+            if (rc < 0) return;
+            if (f.field >= 1 && f.field <= 7) { last = f; found = 1; }
+        }
+    }
+    if (found && last.field == 1 && last.wire == 2) { out->kind = 1; out->ptr = last.ptr; out->len = last.len; }
+    else if (found && last.field == 3 && last.wire == 0) { out->kind = 2; out->number = (int64_t)last.u64; }
+}
+
+static int find_promoted(Reader r, uint32_t field_no, Promoted *out, int first_key, int last_key) {
+    Field f;
+    FOR_FIELDS(&r, &f) {
+        if (f.field != field_no || f.wire != 2) continue;
+        const uint8_t *key;
+        size_t key_len;
+        Reader value;
+        if (keyvalue_parts(sub(&f), &key, &key_len, &value)) return FALLBACK;
+        for (int k = first_key; k <= last_key; k++)
+            if (key_len == strlen(PROMOTED_KEYS[k]) && memcmp(key, PROMOTED_KEYS[k], key_len) == 0)
+                promoted_value(value, &out[k]);
+    }
+    return 0;
+}
+
+static int col_promoted(Column *c, const Promoted *p) {
+    if (!p->set || p->kind == 0) return col_null(c);
+    if (p->kind == 1) return col_str(c, p->ptr, p->len);
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)p->number);
+    return col_str(c, (const uint8_t *)tmp, (size_t)n);
+}
 
 /* Keys whose string values live only in their column (journeytrace.spans.STRIPPED_KEYS). */
 static const char *const STRIPPED_KEYS[] = {
@@ -270,89 +415,12 @@ static int is_stripped_key(const uint8_t *key, size_t key_len, Reader value) {
     for (size_t k = 0; k < sizeof STRIPPED_KEYS / sizeof *STRIPPED_KEYS; k++)
         if (key_len == strlen(STRIPPED_KEYS[k]) && memcmp(key, STRIPPED_KEYS[k], key_len) == 0) match = 1;
     if (!match || value.p == NULL) return 0;
-    Field f, last = {0};
-    for (int rc; (rc = next_field(&value, &f)) != 0;) {
-        if (rc < 0) return 0;
-        if (f.field >= 1 && f.field <= 7) last = f;
-    }
-    return last.field == 1 && last.wire == 2;
+    Promoted p = {0};
+    promoted_value(value, &p);
+    return p.kind == 1;
 }
 
-/* The column value of a promoted attribute: its string, or an int as decimal, else None. */
-static PyObject *promoted_value(Reader value) {
-    Field f, last = {0};
-    int found = 0;
-    if (value.p != NULL) {
-        for (int rc; (rc = next_field(&value, &f)) != 0;) {
-            if (rc < 0) Py_RETURN_NONE;
-            if (f.field >= 1 && f.field <= 7) { last = f; found = 1; }
-        }
-    }
-    if (found && last.field == 1 && last.wire == 2)
-        return PyUnicode_DecodeUTF8((const char *)last.ptr, (Py_ssize_t)last.len, "strict");
-    if (found && last.field == 3 && last.wire == 0)
-        return PyUnicode_FromFormat("%lld", (long long)(int64_t)last.u64);
-    Py_RETURN_NONE;
-}
-
-/* Fill ``out`` (new references or NULL) with the promoted attributes among ``field_no`` entries. */
-static int find_promoted(Reader r, uint32_t field_no, PyObject **out, int first_key, int last_key) {
-    Field f;
-    FOR_FIELDS(&r, &f) {
-        if (f.field != field_no || f.wire != 2) continue;
-        const uint8_t *key;
-        size_t key_len;
-        Reader value;
-        if (keyvalue_parts(sub(&f), &key, &key_len, &value)) return FALLBACK;
-        for (int k = first_key; k <= last_key; k++) {
-            if (key_len == strlen(PROMOTED_KEYS[k]) && memcmp(key, PROMOTED_KEYS[k], key_len) == 0) {
-                PyObject *v = promoted_value(value);
-                if (!v) return PYERROR;
-                Py_XSETREF(out[k], v);
-            }
-        }
-    }
-    return 0;
-}
-
-/* --- columns ------------------------------------------------------------------------------- */
-
-enum {
-    C_TRACE_ID, C_SPAN_ID, C_PARENT, C_TRACE_STATE, C_FLAGS, C_NAME, C_KIND, C_SERVICE, C_START,
-    C_END, C_STATUS_CODE, C_STATUS_MESSAGE, C_SPAN_TYPE, C_PLATFORM, C_INTERACTION, C_PHONE,
-    C_QUEUE, C_AGENT, C_ATTRIBUTES, C_RESOURCE, C_SCOPE_NAME, C_SCOPE_VERSION, C_EVENTS, C_LINKS,
-    C_COUNT
-};
-
-static int append(PyObject **cols, int col, PyObject *value) {
-    if (!value) return PYERROR;
-    int rc = PyList_Append(cols[col], value);
-    Py_DECREF(value);
-    return rc ? PYERROR : 0;
-}
-
-static int append_borrowed(PyObject **cols, int col, PyObject *value) {
-    return PyList_Append(cols[col], value) ? PYERROR : 0;
-}
-
-static PyObject *hex(const uint8_t *p, size_t n) {
-    static const char digits[] = "0123456789abcdef";
-    char tmp[64];
-    for (size_t i = 0; i < n; i++) {
-        tmp[2 * i] = digits[p[i] >> 4];
-        tmp[2 * i + 1] = digits[p[i] & 15];
-    }
-    return PyUnicode_FromStringAndSize(tmp, (Py_ssize_t)(2 * n));
-}
-
-static PyObject *str_or_none(const uint8_t *p, size_t n) {
-    if (n == 0) Py_RETURN_NONE;
-    return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, "strict");
-}
-
-static PyObject *buf_str(Buf *b) {
-    return PyUnicode_DecodeUTF8(b->data ? b->data : "", (Py_ssize_t)b->len, "strict");
-}
+/* --- spans --------------------------------------------------------------------------------- */
 
 static int all_zero(const uint8_t *p, size_t n) {
     for (size_t i = 0; i < n; i++) if (p[i]) return 0;
@@ -360,7 +428,12 @@ static int all_zero(const uint8_t *p, size_t n) {
 }
 
 typedef struct {
-    PyObject *service, *resource_json, *platform, *scope_name, *scope_version;
+    Column *cols;
+    Buf scratch;
+    Buf resource_json;
+    Promoted service, platform;
+    const uint8_t *scope_name, *scope_version;
+    size_t scope_name_len, scope_version_len;
 } Context;
 
 static int events_json(Buf *b, Reader span) {
@@ -438,7 +511,7 @@ static int links_json(Buf *b, Reader span) {
     return 0;
 }
 
-static int decode_span(Reader span, Context *ctx, PyObject **cols, Buf *b) {
+static int decode_span(Reader span, Context *ctx) {
     Field f;
     const uint8_t *tid = NULL, *sid = NULL, *parent = NULL, *state = NULL, *name = NULL;
     size_t tid_len = 0, sid_len = 0, parent_len = 0, state_len = 0, name_len = 0;
@@ -480,81 +553,45 @@ static int decode_span(Reader span, Context *ctx, PyObject **cols, Buf *b) {
     if (parent_len != 0 && parent_len != 8) return FALLBACK;
     if (start > INT64_MAX || end > INT64_MAX || kind > INT32_MAX || status_code > INT32_MAX) return FALLBACK;
 
-    PyObject *promoted[P_COUNT] = {NULL};
-    int rc = find_promoted(span, 9, promoted, P_SPAN_TYPE, P_AGENT);
-    if (rc) { for (int k = 0; k < P_COUNT; k++) Py_XDECREF(promoted[k]); return rc; }
-    if (!promoted[P_PLATFORM] && ctx->platform != Py_None) {
-        Py_INCREF(ctx->platform);
-        promoted[P_PLATFORM] = ctx->platform;
-    }
-    b->len = 0;
-    rc = keyvalues_json(b, span, 9, 0, 1);
-    PyObject *attributes = rc ? NULL : buf_str(b);
-    if (!attributes) {
-        for (int k = 0; k < P_COUNT; k++) Py_XDECREF(promoted[k]);
-        return rc ? rc : (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError) ? (PyErr_Clear(), FALLBACK) : PYERROR);
-    }
-    PyObject *events = NULL, *links = NULL;
-    if (has_events) {
-        b->len = 0;
-        rc = events_json(b, span);
-        if (!rc && !(events = buf_str(b))) rc = PYERROR;
-    }
-    if (!rc && has_links) {
-        b->len = 0;
-        rc = links_json(b, span);
-        if (!rc && !(links = buf_str(b))) rc = PYERROR;
-    }
-    if (rc == PYERROR && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) { PyErr_Clear(); rc = FALLBACK; }
-    PyObject *strs[3] = {NULL, NULL, NULL};
-    if (!rc) {
-        strs[0] = str_or_none(name, name_len);
-        strs[1] = str_or_none(state, state_len);
-        strs[2] = str_or_none(status_msg, status_msg_len);
-        if (!strs[0] || !strs[1] || !strs[2]) {
-            rc = PyErr_ExceptionMatches(PyExc_UnicodeDecodeError) ? (PyErr_Clear(), FALLBACK) : PYERROR;
-        }
-    }
-    if (rc) {
-        for (int k = 0; k < P_COUNT; k++) Py_XDECREF(promoted[k]);
-        Py_XDECREF(attributes); Py_XDECREF(events); Py_XDECREF(links);
-        for (int k = 0; k < 3; k++) Py_XDECREF(strs[k]);
-        return rc;
-    }
-    if (strs[0] == Py_None) { Py_DECREF(strs[0]); strs[0] = PyUnicode_FromStringAndSize("", 0); }
+    Promoted promoted[P_COUNT] = {{0}};
+    TRY(find_promoted(span, 9, promoted, P_SPAN_TYPE, P_AGENT));
+    if (!promoted[P_PLATFORM].set) promoted[P_PLATFORM] = ctx->platform;
 
+    Column *c = ctx->cols;
+    Buf *b = &ctx->scratch;
+    TRY(col_hex(&c[C_TRACE_ID], tid, 16));
+    TRY(col_hex(&c[C_SPAN_ID], sid, 8));
+    TRY(parent_len ? col_hex(&c[C_PARENT], parent, 8) : col_null(&c[C_PARENT]));
+    TRY(col_str_or_null(&c[C_TRACE_STATE], state, state_len));
+    TRY(col_int(&c[C_FLAGS], 4, flags));
+    TRY(col_str(&c[C_NAME], name ? name : (const uint8_t *)"", name_len));
+    TRY(col_int(&c[C_KIND], 4, kind));
+    if (ctx->service.kind) TRY(col_promoted(&c[C_SERVICE], &ctx->service));
+    else TRY(col_str(&c[C_SERVICE], (const uint8_t *)"unknown_service", 15));
+    TRY(col_int(&c[C_START], 8, start));
+    TRY(col_int(&c[C_END], 8, end));
+    TRY(col_int(&c[C_STATUS_CODE], 4, status_code));
+    TRY(col_str_or_null(&c[C_STATUS_MESSAGE], status_msg, status_msg_len));
     static const int promoted_cols[6] = {C_SPAN_TYPE, C_PLATFORM, C_INTERACTION, C_PHONE, C_QUEUE, C_AGENT};
-    rc = 0;
-    rc |= append(cols, C_TRACE_ID, hex(tid, 16));
-    rc |= append(cols, C_SPAN_ID, hex(sid, 8));
-    rc |= parent_len ? append(cols, C_PARENT, hex(parent, 8)) : append_borrowed(cols, C_PARENT, Py_None);
-    rc |= append(cols, C_TRACE_STATE, strs[1]);
-    rc |= append(cols, C_FLAGS, PyLong_FromUnsignedLongLong(flags));
-    rc |= append(cols, C_NAME, strs[0]);
-    rc |= append(cols, C_KIND, PyLong_FromUnsignedLongLong(kind));
-    rc |= append_borrowed(cols, C_SERVICE, ctx->service);
-    rc |= append(cols, C_START, PyLong_FromUnsignedLongLong(start));
-    rc |= append(cols, C_END, PyLong_FromUnsignedLongLong(end));
-    rc |= append(cols, C_STATUS_CODE, PyLong_FromUnsignedLongLong(status_code));
-    rc |= append(cols, C_STATUS_MESSAGE, strs[2]);
-    for (int k = 0; k < 6; k++) {
-        PyObject *v = promoted[k];
-        rc |= v ? append(cols, promoted_cols[k], v) : append_borrowed(cols, promoted_cols[k], Py_None);
-    }
-    rc |= append(cols, C_ATTRIBUTES, attributes);
-    rc |= append_borrowed(cols, C_RESOURCE, ctx->resource_json);
-    rc |= append_borrowed(cols, C_SCOPE_NAME, ctx->scope_name);
-    rc |= append_borrowed(cols, C_SCOPE_VERSION, ctx->scope_version);
-    rc |= events ? append(cols, C_EVENTS, events) : append_borrowed(cols, C_EVENTS, Py_None);
-    rc |= links ? append(cols, C_LINKS, links) : append_borrowed(cols, C_LINKS, Py_None);
-    return rc ? PYERROR : 0;
+    for (int k = 0; k < 6; k++) TRY(col_promoted(&c[promoted_cols[k]], &promoted[k]));
+    b->len = 0;
+    TRY(keyvalues_json(b, span, 9, 0, 1));
+    TRY(col_buf(&c[C_ATTRIBUTES], b));
+    TRY(col_buf(&c[C_RESOURCE], &ctx->resource_json));
+    TRY(col_str_or_null(&c[C_SCOPE_NAME], ctx->scope_name, ctx->scope_name_len));
+    TRY(col_str_or_null(&c[C_SCOPE_VERSION], ctx->scope_version, ctx->scope_version_len));
+    if (has_events) { b->len = 0; TRY(events_json(b, span)); TRY(col_buf(&c[C_EVENTS], b)); }
+    else TRY(col_null(&c[C_EVENTS]));
+    if (has_links) { b->len = 0; TRY(links_json(b, span)); TRY(col_buf(&c[C_LINKS], b)); }
+    else TRY(col_null(&c[C_LINKS]));
+    return 0;
 }
 
-static int decode_scope_spans(Reader r, Context *ctx, PyObject **cols, Buf *b) {
+static int decode_scope_spans(Reader r, Context *ctx) {
     Field f;
     int has_scope = 0;
-    const uint8_t *name = NULL, *version = NULL;
-    size_t name_len = 0, version_len = 0;
+    ctx->scope_name = ctx->scope_version = NULL;
+    ctx->scope_name_len = ctx->scope_version_len = 0;
     Reader scan = r;
     FOR_FIELDS(&scan, &f) {
         if (f.field == 1) {
@@ -563,30 +600,21 @@ static int decode_scope_spans(Reader r, Context *ctx, PyObject **cols, Buf *b) {
             Reader s = sub(&f);
             Field sf;
             FOR_FIELDS(&s, &sf) {
-                if (sf.field == 1 && sf.wire == 2) { name = sf.ptr; name_len = sf.len; }
-                else if (sf.field == 2 && sf.wire == 2) { version = sf.ptr; version_len = sf.len; }
+                if (sf.field == 1 && sf.wire == 2) { ctx->scope_name = sf.ptr; ctx->scope_name_len = sf.len; }
+                else if (sf.field == 2 && sf.wire == 2) { ctx->scope_version = sf.ptr; ctx->scope_version_len = sf.len; }
                 else if (sf.field == 3 || (sf.field == 4 && sf.u64)) return FALLBACK;  /* attributes, dropped */
             }
         } else if (f.field == 3) return FALLBACK;  /* schema_url */
     }
-    ctx->scope_name = str_or_none(name, name_len);
-    ctx->scope_version = str_or_none(version, version_len);
-    int rc = 0;
-    if (!ctx->scope_name || !ctx->scope_version) rc = PYERROR;
-    while (!rc) {
-        int more = next_field(&r, &f);
-        if (more <= 0) { rc = more; break; }
+    FOR_FIELDS(&r, &f) {
         if (f.field != 2) continue;
-        if (f.wire != 2) { rc = FALLBACK; break; }
-        rc = decode_span(sub(&f), ctx, cols, b);
+        if (f.wire != 2) return FALLBACK;
+        TRY(decode_span(sub(&f), ctx));
     }
-    Py_CLEAR(ctx->scope_name);
-    Py_CLEAR(ctx->scope_version);
-    if (rc == PYERROR && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) { PyErr_Clear(); rc = FALLBACK; }
-    return rc;
+    return 0;
 }
 
-static int decode_resource_spans(Reader r, PyObject **cols, Buf *b) {
+static int decode_resource_spans(Reader r, Context *ctx) {
     Field f;
     Reader scan = r, resource = {NULL, NULL};
     int has_resource = 0;
@@ -597,84 +625,87 @@ static int decode_resource_spans(Reader r, PyObject **cols, Buf *b) {
             resource = sub(&f);
         } else if (f.field == 3) return FALLBACK;  /* schema_url */
     }
+    Promoted promoted[P_COUNT] = {{0}};
+    ctx->resource_json.len = 0;
     if (has_resource) {
         Reader s = resource;
         Field rf;
         FOR_FIELDS(&s, &rf) if (rf.field == 2 && rf.u64) return FALLBACK;  /* dropped_attributes_count */
-    }
-    Context ctx = {0};
-    PyObject *promoted[P_COUNT] = {NULL};
-    int rc = 0;
-    b->len = 0;
-    if (has_resource) {
-        rc = find_promoted(resource, 1, promoted, P_SERVICE, P_SERVICE);
-        if (!rc) rc = find_promoted(resource, 1, promoted, P_PLATFORM, P_PLATFORM);
-        if (!rc) rc = keyvalues_json(b, resource, 1, 0, 0);
+        TRY(find_promoted(resource, 1, promoted, P_PLATFORM, P_PLATFORM));
+        TRY(find_promoted(resource, 1, promoted, P_SERVICE, P_SERVICE));
+        TRY(keyvalues_json(&ctx->resource_json, resource, 1, 0, 0));
     } else {
-        rc = buf_put(b, "{}", 2);
+        TRY(buf_put(&ctx->resource_json, "{}", 2));
     }
-    if (!rc) {
-        ctx.resource_json = buf_str(b);
-        if (!ctx.resource_json) rc = PYERROR;
-    }
-    if (!rc) {
-        PyObject *service = promoted[P_SERVICE];
-        if (service && service != Py_None && PyUnicode_GET_LENGTH(service) > 0) {
-            Py_INCREF(service);
-            ctx.service = service;
-        } else {
-            ctx.service = PyUnicode_FromString("unknown_service");
-            if (!ctx.service) rc = PYERROR;
-        }
-        ctx.platform = promoted[P_PLATFORM] ? promoted[P_PLATFORM] : Py_None;
-        Py_INCREF(ctx.platform);
-    }
-    while (!rc) {
-        int more = next_field(&r, &f);
-        if (more <= 0) { rc = more; break; }
+    ctx->platform = promoted[P_PLATFORM];
+    ctx->service = promoted[P_SERVICE];
+    if (ctx->service.kind == 1 && ctx->service.len == 0) ctx->service.kind = 0;  /* "" → unknown_service */
+    FOR_FIELDS(&r, &f) {
         if (f.field != 2) continue;
-        if (f.wire != 2) { rc = FALLBACK; break; }
-        rc = decode_scope_spans(sub(&f), &ctx, cols, b);
+        if (f.wire != 2) return FALLBACK;
+        TRY(decode_scope_spans(sub(&f), ctx));
     }
-    Py_XDECREF(ctx.service);
-    Py_XDECREF(ctx.resource_json);
-    Py_XDECREF(ctx.platform);
-    for (int k = 0; k < P_COUNT; k++) Py_XDECREF(promoted[k]);
-    if (rc == PYERROR && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) { PyErr_Clear(); rc = FALLBACK; }
-    return rc;
+    return 0;
+}
+
+static int decode_request(const uint8_t *p, size_t n, Context *ctx) {
+    Reader r = {p, p + n};
+    Field f;
+    for (int i = 0; i < C_COUNT; i++) {
+        if (!int_width(i)) TRY(col_offset(&ctx->cols[i]));  /* Arrow offsets start with 0 */
+    }
+    FOR_FIELDS(&r, &f) {
+        if (f.field != 1) continue;
+        if (f.wire != 2) return FALLBACK;
+        TRY(decode_resource_spans(sub(&f), ctx));
+    }
+    return 0;
+}
+
+static PyObject *bytes_of(const Buf *b) {
+    return PyBytes_FromStringAndSize(b->data ? b->data : "", (Py_ssize_t)b->len);
 }
 
 PyDoc_STRVAR(decode_doc,
-"decode(body: bytes) -> tuple[list, ...] | None\n\n"
-"The SpanBatch columns (trace_id ... links, without tenant, journey_id and extra) of a\n"
-"serialized ExportTraceServiceRequest, or None when the pure-Python decoder must handle it.");
+"decode(body: bytes) -> tuple[int, list[tuple]] | None\n\n"
+"The span count and, per column (trace_id ... links, journeytrace.spans._FAST_COLUMNS),\n"
+"its Arrow buffers: (validity, offsets, data, null_count) for strings, (data,) for integers.\n"
+"None when the pure-Python decoder must handle the request.");
 
 static PyObject *decode(PyObject *module, PyObject *arg) {
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE)) return NULL;
-    PyObject *cols[C_COUNT] = {NULL};
-    Buf b = {0};
-    int rc = 0;
-    for (int i = 0; i < C_COUNT && !rc; i++) if (!(cols[i] = PyList_New(0))) rc = PYERROR;
-    Reader r = {(const uint8_t *)view.buf, (const uint8_t *)view.buf + view.len};
-    Field f;
-    while (!rc) {
-        int more = next_field(&r, &f);
-        if (more <= 0) { rc = more; break; }
-        if (f.field != 1) continue;
-        if (f.wire != 2) { rc = FALLBACK; break; }
-        rc = decode_resource_spans(sub(&f), cols, &b);
-    }
-    PyMem_Free(b.data);
+    Column cols[C_COUNT];
+    memset(cols, 0, sizeof cols);
+    Context ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.cols = cols;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = decode_request((const uint8_t *)view.buf, (size_t)view.len, &ctx);
+    Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
     PyObject *result = NULL;
-    if (!rc) {
-        result = PyTuple_New(C_COUNT);
-        if (result) for (int i = 0; i < C_COUNT; i++) { PyTuple_SET_ITEM(result, i, cols[i]); cols[i] = NULL; }
-    } else if (rc == FALLBACK) {
+    if (rc == NOMEM) {
+        PyErr_NoMemory();
+    } else if (rc) {
         result = Py_NewRef(Py_None);
+    } else {
+        PyObject *list = PyList_New(C_COUNT);
+        for (int i = 0; list && i < C_COUNT; i++) {
+            Column *c = &cols[i];
+            PyObject *item = int_width(i)
+                ? Py_BuildValue("(N)", bytes_of(&c->data))
+                : Py_BuildValue("(NNNL)", bytes_of(&c->validity), bytes_of(&c->offsets), bytes_of(&c->data),
+                                (long long)c->nulls);
+            if (!item) { Py_CLEAR(list); break; }
+            PyList_SET_ITEM(list, i, item);
+        }
+        if (list) result = Py_BuildValue("(LN)", (long long)cols[C_TRACE_ID].rows, list);
     }
-    for (int i = 0; i < C_COUNT; i++) Py_XDECREF(cols[i]);
+    for (int i = 0; i < C_COUNT; i++) { free(cols[i].data.data); free(cols[i].offsets.data); free(cols[i].validity.data); }
+    free(ctx.scratch.data);
+    free(ctx.resource_json.data);
     return result;
 }
 

@@ -1,0 +1,72 @@
+"""Why storage writes Arrow tables: DuckDB insert throughput by method and batch size.
+
+Compares, for the same decoded CX spans, ``INSERT ... SELECT FROM <arrow table>`` against
+``executemany`` with row tuples (the Python client has no appender API), each followed by the
+journeys upsert and a commit, as the store does.
+
+    python bench/storage_write.py
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cxdata import MARKER, build_request  # noqa: E402
+
+from journeytrace.spans import decode_body  # noqa: E402
+from journeytrace.storage import schema  # noqa: E402
+from journeytrace.storage.store import _INSERT_SPANS, _UPSERT_JOURNEYS, SpanStore, StoreConfig  # noqa: E402
+
+
+def spans(count: int) -> pa.Table:
+    rng = random.Random(3)
+    templates = [build_request(25, rng, 1_790_000_000 * 10**9 + i).SerializeToString() for i in range(8)]
+    store = SpanStore(StoreConfig(path=Path("unused")))
+    tables = []
+    for n in range(count // 500):
+        body = templates[n % len(templates)].replace(MARKER, b"\x01" + n.to_bytes(11, "big"))
+        tables.append(store._to_arrow(decode_body(body, "default").batch))
+    return pa.concat_tables(tables)
+
+
+def run(table: pa.Table, batch_rows: int, method: str) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        con = duckdb.connect(str(Path(tmp) / "bench.duckdb"))
+        schema.migrate(con)
+        placeholders = ", ".join("?" * len(schema.SPAN_COLUMNS))
+        began = time.perf_counter()
+        for offset in range(0, table.num_rows, batch_rows):
+            part = table.slice(offset, batch_rows)
+            con.execute("BEGIN")
+            con.register("incoming", part)
+            if method == "arrow":
+                con.execute(_INSERT_SPANS)
+            else:
+                rows = list(zip(*(col.to_pylist() for col in part.columns), strict=True))
+                con.executemany(f"INSERT INTO spans VALUES ({placeholders})", rows)
+            con.execute(_UPSERT_JOURNEYS)
+            con.execute("COMMIT")
+            con.unregister("incoming")
+        elapsed = time.perf_counter() - began
+        con.close()
+    return table.num_rows / elapsed
+
+
+def main() -> None:
+    table = spans(200_000)
+    print(f"{'method':<12}{'rows/commit':>12}{'spans/s':>12}")
+    for method, sizes, rows in (("arrow", (500, 2_000, 10_000, 100_000), table), ("executemany", (2_000,), table.slice(0, 10_000))):
+        for size in sizes:
+            print(f"{method:<12}{size:>12,}{run(rows, size, method):>12,.0f}")
+
+
+if __name__ == "__main__":
+    main()
