@@ -52,10 +52,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from journeytrace.correlator.config import RulesError
     from journeytrace.server import serve
 
     try:
         asyncio.run(serve(settings))
+    except RulesError as exc:
+        print(f"journeytrace: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         logging.getLogger("journeytrace").error("cannot start: %s", exc)
         return 1

@@ -43,6 +43,17 @@ class Config:
     commit_interval_ms: int = _setting(
         500, "how long acknowledged spans gather before one DuckDB commit (their delay before they are searchable)"
     )
+    phone_hash_key: str = _setting(
+        "", "hex HMAC key for customer phone numbers (default: generated into DATA_DIR/phone-hash.key)"
+    )
+    store_raw_phone_numbers: bool = _setting(False, "keep raw customer numbers; by default only keyed hashes")
+    correlation_rules: str = _setting("", "YAML file of extra correlation rules (see docs/correlation.md)")
+    phone_time_matching: bool = _setting(
+        True, "link legs by customer number + transfer target + time when no ID links them"
+    )
+    match_window_before_s: float = _setting(5.0, "a next leg may start this many seconds before the transfer")
+    match_window_after_s: float = _setting(60.0, "... and this many seconds after it")
+    journey_quiet_period_s: float = _setting(1800.0, "a journey with no new data for this long is complete")
     log_level: str = _setting("info", "debug, info, warning or error")
 
     @property
@@ -69,6 +80,17 @@ class Config:
         for name in ("max_request_bytes", "max_queued_spans", "max_commit_spans", "commit_interval_ms"):
             if getattr(self, name) <= 0:
                 errors.append(f"{name}: must be > 0")
+        if self.phone_hash_key:
+            try:
+                if len(bytes.fromhex(self.phone_hash_key)) < 16:
+                    errors.append("phone_hash_key: must be at least 16 bytes (32 hex characters)")
+            except ValueError:
+                errors.append("phone_hash_key: must be hex")
+        for name in ("match_window_before_s", "match_window_after_s"):
+            if getattr(self, name) < 0:
+                errors.append(f"{name}: must be >= 0")
+        if self.journey_quiet_period_s <= 0:
+            errors.append("journey_quiet_period_s: must be > 0")
         if not self.tenant:
             errors.append("tenant: must not be empty")
         if self.log_level not in ("debug", "info", "warning", "error"):
@@ -83,7 +105,24 @@ class ConfigError(ValueError):
 SETTINGS: tuple[dataclasses.Field[Any], ...] = dataclasses.fields(Config)
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
 def _convert(name: str, raw: Any, kind: type) -> Any:
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        if str(raw).lower() in _TRUE + _FALSE:
+            return str(raw).lower() in _TRUE
+        raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+    if kind is float:
+        if isinstance(raw, bool):
+            raise ConfigError(f"{name}: expected a number, got {raw!r}")
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
     if kind is int:
         if isinstance(raw, bool):
             raise ConfigError(f"{name}: expected an integer, got {raw!r}")
@@ -97,7 +136,7 @@ def _convert(name: str, raw: Any, kind: type) -> Any:
 
 
 def _field_type(f: dataclasses.Field[Any]) -> type:
-    return {"int": int, "Path": Path}.get(str(f.type), str)
+    return {"int": int, "Path": Path, "bool": bool, "float": float}.get(str(f.type), str)
 
 
 def load(

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
+import secrets
+from pathlib import Path
 
 _SEPARATORS = re.compile(r"[\s\-().]")
 _E164 = re.compile(r"\+?[0-9]{3,15}")
@@ -34,3 +37,15 @@ def keyed_hash(key: bytes, number: str) -> str | None:
     if normalized is None:
         return None
     return hmac.new(key, normalized.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The phone-hash key in ``path``, created (random, mode 0600) on first start."""
+    if path.exists():
+        return bytes.fromhex(path.read_text().strip())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.hex() + "\n")
+    return key

@@ -11,10 +11,14 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import uvicorn
 
 from journeytrace.config import Config
+from journeytrace.correlator import Correlator, CorrelatorConfig
+from journeytrace.correlator.config import load_rules
+from journeytrace.phone import load_or_create_key
 from journeytrace.query.app import create_app as create_query_app
 from journeytrace.receivers.otlp_grpc import GrpcReceiverConfig, OtlpGrpcReceiver
 from journeytrace.receivers.otlp_http import HttpReceiverConfig
@@ -57,27 +61,46 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
+    correlator_config = CorrelatorConfig(
+        phone_hash_key=bytes.fromhex(config.phone_hash_key)
+        if config.phone_hash_key
+        else load_or_create_key(config.data_dir / "phone-hash.key"),
+        store_raw_phone_numbers=config.store_raw_phone_numbers,
+        phone_time_matching=config.phone_time_matching,
+        window_before_seconds=config.match_window_before_s,
+        window_after_seconds=config.match_window_after_s,
+        quiet_period_seconds=config.journey_quiet_period_s,
+        rules=load_rules(Path(config.correlation_rules)) if config.correlation_rules else (),
+    )
     store = SpanStore(
         StoreConfig(
             path=config.database_path,
+            correlator=correlator_config,
             max_queued_spans=config.max_queued_spans,
             max_commit_spans=config.max_commit_spans,
             commit_interval=config.commit_interval_ms / 1000,
         )
     )
+    pipeline = Correlator(correlator_config, store)
     grpc_receiver = OtlpGrpcReceiver(
         GrpcReceiverConfig(
             host=config.host, port=config.otlp_grpc_port, tenant=config.tenant,
             max_request_bytes=config.max_request_bytes,
         ),
-        store,
+        pipeline,
     )  # fmt: skip
     http_app = create_otlp_http_app(
-        HttpReceiverConfig(tenant=config.tenant, max_request_bytes=config.max_request_bytes), store
+        HttpReceiverConfig(tenant=config.tenant, max_request_bytes=config.max_request_bytes), pipeline
     )
     async with contextlib.AsyncExitStack() as stack:
         await stack.enter_async_context(
-            _http_server(create_query_app(store, tenant=config.tenant), config.host, config.query_port, "query API")
+            _http_server(
+                create_query_app(
+                    store, tenant=config.tenant, phone_hash_key=correlator_config.phone_hash_key,
+                    quiet_period_seconds=config.journey_quiet_period_s,
+                ),
+                config.host, config.query_port, "query API",
+            )  # fmt: skip
         )
         await stack.enter_async_context(store)
         log.info("storage open at %s", config.database_path)

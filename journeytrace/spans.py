@@ -61,6 +61,8 @@ class SpanBatch:
     table: pa.Table
     journey_id: pa.Array | None = None
     """Set by the correlator; until then a span's journey is its trace."""
+    customer_phone_hash: pa.Array | None = None
+    """Keyed hashes of ``customer_phone``, set by the correlator, which then clears the raw column."""
 
     def __len__(self) -> int:
         return self.table.num_rows

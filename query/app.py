@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from journeytrace.storage import SpanStore, reads
+from journeytrace.phone import keyed_hash
 from journeytrace.query import params
 from journeytrace.query.params import BadParameter
+from journeytrace.storage import SpanStore, reads
 
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def create_app(store: SpanStore, *, tenant: str) -> FastAPI:
+def create_app(
+    store: SpanStore, *, tenant: str, phone_hash_key: bytes, quiet_period_seconds: float = 1800.0
+) -> FastAPI:
+    """The query app. ``phone_hash_key`` hashes searched numbers the way the correlator hashed stored
+    ones; a journey with no new data for ``quiet_period_seconds`` is ``complete``."""
+
+    def quiet_before() -> int:
+        return time.time_ns() - int(quiet_period_seconds * 1e9)
+
     app = FastAPI(title="journeytrace query API", docs_url="/api/docs", openapi_url="/api/openapi.json")
 
     @app.exception_handler(BadParameter)
@@ -39,7 +49,8 @@ def create_app(store: SpanStore, *, tenant: str) -> FastAPI:
     @app.get("/api/journeys/{journey_id}")
     async def get_journey(journey_id: str) -> Any:
         wanted = params.journey_id(journey_id)
-        found = await store.read(lambda cursor: reads.journey(cursor, tenant, wanted))
+        cutoff = quiet_before()
+        found = await store.read(lambda cursor: reads.journey(cursor, tenant, wanted, quiet_before=cutoff))
         if found is None:
             return _error(404, f"journey {wanted} not found")
         return found
@@ -47,14 +58,25 @@ def create_app(store: SpanStore, *, tenant: str) -> FastAPI:
     @app.get("/api/journeys")
     async def list_journeys(request: Request) -> dict[str, Any]:
         query = request.query_params
-        service = query.get("service") or None
-        start_from = params.timestamp("from", query.get("from"))
-        start_to = params.timestamp("to", query.get("to"))
-        limit = params.limit(query.get("limit"))
+        phone = query.get("phone")
+        phone_hash = None
+        if phone:
+            phone_hash = keyed_hash(phone_hash_key, phone)
+            if phone_hash is None:
+                raise BadParameter(f"phone {phone[:32]!r} is not a phone number")
+        filters = {
+            "service": query.get("service") or None,
+            "platform": query.get("platform") or None,
+            "status": params.status(query.get("status")),
+            "interaction_id": query.get("interaction_id") or None,
+            "phone_hash": phone_hash,
+            "start_from": params.timestamp("from", query.get("from")),
+            "start_to": params.timestamp("to", query.get("to")),
+            "limit": params.limit(query.get("limit")),
+        }
+        cutoff = quiet_before()
         journeys = await store.read(
-            lambda cursor: reads.list_journeys(
-                cursor, tenant, service=service, start_from=start_from, start_to=start_to, limit=limit
-            )
+            lambda cursor: reads.list_journeys(cursor, tenant, quiet_before=cutoff, **filters)
         )
         return {"journeys": journeys}
 

@@ -42,3 +42,11 @@ def limit(value: str | None, default: int = 20, maximum: int = 1000) -> int:
     if not value.isdigit() or not 1 <= int(value) <= maximum:
         raise BadParameter(f"limit {value[:32]!r} must be an integer from 1 to {maximum}")
     return int(value)
+
+
+def status(value: str | None) -> str | None:
+    if value in (None, ""):
+        return None
+    if value not in ("in_progress", "complete"):
+        raise BadParameter(f"status {value[:32]!r} must be in_progress or complete")
+    return value

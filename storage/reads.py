@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 
 from journeytrace import semconv
+from journeytrace.correlator import assembly
 from journeytrace.spans import STRIPPED_KEYS
 from journeytrace.values import from_otlp_json
 
@@ -30,7 +31,7 @@ assert frozenset(_STRIPPED_ORDER) == STRIPPED_KEYS
 _SPAN_SELECT = """
 SELECT trace_id, span_id, parent_span_id, trace_state, flags, name, kind, service_name,
        start_unix_nano, end_unix_nano, status_code, status_message, attributes,
-       resource_attributes, scope_name, scope_version, events, links, extra, journey_id,
+       resource_attributes, scope_name, scope_version, events, links, extra, interaction,
        span_type, interaction_id, queue, agent
 FROM spans
 WHERE tenant = ? AND journey_id = ?
@@ -50,7 +51,7 @@ def _exact(attrs: dict[str, Any]) -> dict[str, Any]:
 def _span(row: tuple[Any, ...]) -> dict[str, Any]:
     (trace_id, span_id, parent, trace_state, flags, name, kind, service, start, end, status_code,
      status_message, attributes, resource_attributes, scope_name, scope_version, events, links,
-     extra, _journey, *stripped) = row  # fmt: skip
+     extra, _interaction, *stripped) = row  # fmt: skip
     extra_fields = json.loads(extra) if extra else {}
     attrs = json.loads(attributes)
     if "attributes_exact" in extra_fields:
@@ -97,36 +98,128 @@ def _span(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def journey(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str) -> dict[str, Any] | None:
-    """The journey with all its spans (oldest first), or None if no span has this journey ID."""
-    rows = cursor.execute(_SPAN_SELECT, [tenant, journey_id]).fetchall()
-    if not rows:
-        return None
-    spans = [_span(row) for row in rows]
+def resolve(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str) -> str:
+    """The journey an ID names now: itself, the journey an alias was merged into, or the journey
+    holding a span of that original trace ID."""
+    row = cursor.execute(
+        """SELECT journey_id FROM journeys WHERE tenant = ? AND journey_id = ?
+           UNION ALL SELECT journey_id FROM journey_aliases WHERE tenant = ? AND alias = ?
+           UNION ALL (SELECT journey_id FROM interactions WHERE tenant = ? AND interaction_id = ?
+                      ORDER BY journey_id LIMIT 1)
+           LIMIT 1""",
+        [tenant, journey_id, tenant, journey_id, tenant, journey_id],
+    ).fetchone()
+    return journey_id if row is None else str(row[0])
+
+
+_JOURNEY_COLUMNS = (
+    "journey_id, start_unix_nano, end_unix_nano, services, updated_unix_nano, platforms, interaction_count, "
+    "customer_phone_hash"
+)
+
+
+def _record(row: tuple[Any, ...], quiet_before: int) -> dict[str, Any]:
+    journey_id, start, end, services, updated, platforms, interactions, phone_hash = row
+    platforms = platforms or []
+    path = [p for i, p in enumerate(platforms) if i == 0 or platforms[i - 1] != p]
     return {
         "journey_id": journey_id,
-        "start_unix_nano": min(s["start_unix_nano"] for s in spans),
-        "end_unix_nano": max(s["end_unix_nano"] for s in spans),
-        "services": sorted({s["service_name"] for s in spans}),
-        "spans": spans,
+        "start_unix_nano": start,
+        "end_unix_nano": end,
+        "duration_nano": end - start,
+        "status": "complete" if updated < quiet_before else "in_progress",
+        "leg_count": assembly.leg_count(platforms),
+        "platforms": path,
+        "services": services,
+        "interaction_count": interactions,
+        "customer_phone_hash": phone_hash,
+        "updated_unix_nano": updated,
     }
+
+
+def journey(
+    cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str, *, quiet_before: int
+) -> dict[str, Any] | None:
+    """The journey (an alias resolves) with legs, correlation links and every span, or None."""
+    resolved = resolve(cursor, tenant, journey_id)
+    row = cursor.execute(
+        f"SELECT {_JOURNEY_COLUMNS} FROM journeys WHERE tenant = ? AND journey_id = ?", [tenant, resolved]
+    ).fetchone()
+    rows = cursor.execute(_SPAN_SELECT, [tenant, resolved]).fetchall()
+    if row is None or not rows:
+        return None
+    interactions = [
+        assembly.InteractionRow(*r)
+        for r in cursor.execute(
+            """SELECT interaction, platform, interaction_id, start_unix_nano, end_unix_nano, handoff_unix_nano,
+                      has_handoff_span
+               FROM interactions WHERE tenant = ? AND journey_id = ?""",
+            [tenant, resolved],
+        ).fetchall()
+    ]
+    keys = [i.interaction for i in interactions]
+    links = [
+        assembly.Link(*r)
+        for r in cursor.execute(
+            """SELECT a, b, method, confidence, evidence FROM correlation_links
+               WHERE tenant = ? AND list_contains(?, a) AND list_contains(?, b)
+               UNION ALL
+               SELECT a, b, method, confidence, evidence FROM windowed_links
+               WHERE tenant = ? AND list_contains(?, a) AND list_contains(?, b)
+               ORDER BY a, b, method""",
+            [tenant, keys, keys, tenant, keys, keys],
+        ).fetchall()
+    ]
+    spans, legs = assembly.assemble(resolved, [_span(r) for r in rows], interactions, links, [r[19] for r in rows])
+    record = _record(row, quiet_before)
+    if resolved != journey_id:
+        record["resolved_from"] = journey_id
+    record["legs"] = [{k: v for k, v in leg.items() if k != "interactions"} for leg in legs]
+    record["correlation"] = [
+        {"a": link.a, "b": link.b, "method": link.method, "confidence": link.confidence, "evidence": link.evidence}
+        for link in links
+    ]
+    record["spans"] = spans
+    return record
 
 
 def list_journeys(
     cursor: duckdb.DuckDBPyConnection,
     tenant: str,
     *,
+    quiet_before: int,
     service: str | None = None,
+    platform: str | None = None,
+    status: str | None = None,
+    interaction_id: str | None = None,
+    phone_hash: str | None = None,
     start_from: int | None = None,
     start_to: int | None = None,
     limit: int = 20,
 ) -> list[dict[str, Any]]:
-    """Journeys newest first (by start, then ID), without their spans."""
+    """Journey records newest first (by start, then ID), without their spans."""
     where = ["tenant = ?"]
     params: list[Any] = [tenant]
     if service:
         where.append("list_contains(services, ?)")
         params.append(service)
+    if platform:
+        where.append("list_contains(platforms, ?)")
+        params.append(platform)
+    if status == "complete":
+        where.append("updated_unix_nano < ?")
+        params.append(quiet_before)
+    elif status == "in_progress":
+        where.append("updated_unix_nano >= ?")
+        params.append(quiet_before)
+    if interaction_id:
+        where.append(
+            "journey_id IN (SELECT journey_id FROM interactions WHERE tenant = ? AND (interaction_id = ? OR interaction = ?))"
+        )
+        params += [tenant, interaction_id, interaction_id]
+    if phone_hash:
+        where.append("journey_id IN (SELECT journey_id FROM interactions WHERE tenant = ? AND ani_hash = ?)")
+        params += [tenant, phone_hash]
     if start_from is not None:
         where.append("start_unix_nano >= ?")
         params.append(start_from)
@@ -136,19 +229,9 @@ def list_journeys(
     params.append(limit)
     rows = cursor.execute(
         f"""
-        SELECT journey_id, start_unix_nano, end_unix_nano, services
-        FROM journeys WHERE {' AND '.join(where)}
+        SELECT {_JOURNEY_COLUMNS} FROM journeys WHERE {' AND '.join(where)}
         ORDER BY start_unix_nano DESC, journey_id DESC LIMIT ?
         """,
         params,
     ).fetchall()
-    return [
-        {
-            "journey_id": journey_id,
-            "start_unix_nano": start,
-            "end_unix_nano": end,
-            "duration_nano": end - start,
-            "services": services,
-        }
-        for journey_id, start, end, services in rows
-    ]
+    return [_record(row, quiet_before) for row in rows]

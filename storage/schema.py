@@ -15,7 +15,6 @@ Design notes:
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 
 import duckdb
@@ -25,15 +24,12 @@ SPAN_COLUMNS = (
     "name", "kind", "service_name", "start_unix_nano", "end_unix_nano", "status_code",
     "status_message", "span_type", "platform", "interaction_id", "customer_phone_hash", "queue",
     "agent", "attributes", "resource_attributes", "scope_name", "scope_version", "events", "links",
-    "extra", "received_unix_nano",
+    "extra", "received_unix_nano", "interaction",
 )  # fmt: skip
 
 
 def _v1_spans(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)")
-    con.execute(
-        "INSERT INTO meta VALUES ('phone_hash_key', ?)", [secrets.token_hex(32)]
-    )
     con.execute(
         """
         CREATE TABLE spans (
@@ -94,7 +90,88 @@ def _v2_journeys(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v1_spans, _v2_journeys)
+def _v3_correlation(con: duckdb.DuckDBPyConnection) -> None:
+    """The correlator's state (``correlator/state.py``) and the columns journeys need."""
+    con.execute("ALTER TABLE spans ADD COLUMN interaction VARCHAR")
+    con.execute(
+        "UPDATE spans SET interaction = coalesce(platform, 'otel') || ':' || coalesce(interaction_id, trace_id)"
+    )
+    con.execute(
+        """
+        CREATE TABLE interactions (
+            tenant VARCHAR NOT NULL,
+            interaction VARCHAR NOT NULL,
+            platform VARCHAR NOT NULL,
+            interaction_id VARCHAR NOT NULL,
+            journey_id VARCHAR NOT NULL,
+            start_unix_nano BIGINT NOT NULL,
+            end_unix_nano BIGINT NOT NULL,
+            handoff_unix_nano BIGINT,
+            ani_hash VARCHAR,
+            dnis_hash VARCHAR,
+            target_hash VARCHAR,
+            journey_token VARCHAR,
+            services VARCHAR[] NOT NULL,
+            has_handoff_span BOOLEAN NOT NULL,
+            updated_unix_nano BIGINT NOT NULL,
+            PRIMARY KEY (tenant, interaction)
+        )
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO interactions
+        SELECT tenant, interaction, any_value(coalesce(platform, 'otel')),
+               any_value(coalesce(interaction_id, trace_id)), any_value(journey_id), min(start_unix_nano),
+               max(end_unix_nano), NULL, min(customer_phone_hash), NULL, NULL, NULL,
+               list_sort(list_distinct(list(service_name))), bool_or(span_type = 'handoff'),
+               max(received_unix_nano)
+        FROM spans GROUP BY tenant, interaction
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE correlation_tokens (
+            tenant VARCHAR NOT NULL, token VARCHAR NOT NULL, interaction VARCHAR NOT NULL,
+            method VARCHAR NOT NULL, confidence DOUBLE NOT NULL, evidence VARCHAR NOT NULL,
+            PRIMARY KEY (tenant, token, interaction)
+        )
+        """
+    )
+    # Permanent links (one per pair, the strongest) and time-windowed ones (recomputed as facts change).
+    for table, key in (("correlation_links", "tenant, a, b"), ("windowed_links", "tenant, a, b, method")):
+        con.execute(
+            f"""
+            CREATE TABLE {table} (
+                tenant VARCHAR NOT NULL, a VARCHAR NOT NULL, b VARCHAR NOT NULL, method VARCHAR NOT NULL,
+                confidence DOUBLE NOT NULL, evidence VARCHAR NOT NULL,
+                PRIMARY KEY ({key})
+            )
+            """
+        )
+    con.execute(
+        """
+        CREATE TABLE journey_aliases (
+            tenant VARCHAR NOT NULL, alias VARCHAR NOT NULL, journey_id VARCHAR NOT NULL,
+            PRIMARY KEY (tenant, alias)
+        )
+        """
+    )
+    con.execute("ALTER TABLE journeys ADD COLUMN platforms VARCHAR[]")
+    con.execute("ALTER TABLE journeys ADD COLUMN interaction_count INTEGER")
+    con.execute("ALTER TABLE journeys ADD COLUMN customer_phone_hash VARCHAR")
+    con.execute(
+        """
+        UPDATE journeys SET platforms = p.platforms, interaction_count = p.n, customer_phone_hash = p.ani
+        FROM (SELECT tenant, journey_id, list(platform ORDER BY start_unix_nano, platform, interaction_id) AS platforms,
+                     count(*) AS n, min(ani_hash) AS ani
+              FROM interactions GROUP BY tenant, journey_id) p
+        WHERE journeys.tenant = p.tenant AND journeys.journey_id = p.journey_id
+        """
+    )
+
+
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v1_spans, _v2_journeys, _v3_correlation)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

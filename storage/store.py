@@ -16,7 +16,6 @@ Readers see a batch once step 3 commits it, normally within ``commit_interval``.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import queue
 import threading
@@ -29,9 +28,12 @@ from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from journeytrace.correlator.config import CorrelatorConfig
+from journeytrace.correlator.state import correlate
 from journeytrace.errors import Overloaded, StorageUnavailable
-from journeytrace.phone import keyed_hash
+from journeytrace.ids import OTEL_PLATFORM
 from journeytrace.spans import SpanBatch
 from journeytrace.storage import schema
 from journeytrace.storage.wal import START, Position, WriteAheadLog
@@ -51,28 +53,19 @@ _ARROW_SCHEMA = pa.schema(
         ("customer_phone_hash", _STR), ("queue", _STR), ("agent", _STR), ("attributes", _STR),
         ("resource_attributes", _STR), ("scope_name", _STR), ("scope_version", _STR),
         ("events", _STR), ("links", _STR), ("extra", _STR), ("received_unix_nano", _I64),
+        ("interaction", _STR),
     ]
 )  # fmt: skip
 assert tuple(_ARROW_SCHEMA.names) == schema.SPAN_COLUMNS
 
-_INSERT_SPANS = f"INSERT INTO spans ({', '.join(schema.SPAN_COLUMNS)}) SELECT * FROM incoming"
-_UPSERT_JOURNEYS = """
-INSERT INTO journeys
-SELECT tenant, journey_id, min(start_unix_nano), max(end_unix_nano),
-       list_sort(list_distinct(list(service_name))), max(received_unix_nano)
-FROM incoming GROUP BY tenant, journey_id
-ON CONFLICT (tenant, journey_id) DO UPDATE SET
-    start_unix_nano = least(journeys.start_unix_nano, excluded.start_unix_nano),
-    end_unix_nano = greatest(journeys.end_unix_nano, excluded.end_unix_nano),
-    services = list_sort(list_distinct(list_concat(journeys.services, excluded.services))),
-    updated_unix_nano = excluded.updated_unix_nano
-"""
+_INSERT_SPANS = f"INSERT INTO spans ({', '.join(schema.SPAN_COLUMNS)}) SELECT * FROM labelled"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StoreConfig:
     path: Path
     """The DuckDB file; the WAL lives in a ``wal/`` folder beside it."""
+    correlator: CorrelatorConfig
     max_queued_spans: int = 100_000
     max_commit_spans: int = 100_000
     commit_interval: float = 0.5
@@ -107,12 +100,6 @@ def _drain(source: queue.Queue[Any], limit: int) -> tuple[list[_WriteTask], bool
             return tasks, False
 
 
-@functools.lru_cache(maxsize=65536)
-def _cached_hash(key: bytes, number: str) -> str | None:
-    """Callers ring more than once per journey, so hashes are worth remembering."""
-    return keyed_hash(key, number)
-
-
 def _meta(db: duckdb.DuckDBPyConnection, key: str) -> str | None:
     row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
     return None if row is None else str(row[0])
@@ -145,7 +132,6 @@ class SpanStore:
         self._pending = 0
         self._pending_lock = threading.Lock()
         self._closing = False
-        self._phone_key = b""
         self.spans_committed = 0
 
     # lifecycle -----------------------------------------------------------------------------
@@ -167,7 +153,6 @@ class SpanStore:
         found = schema.migrate(db)
         if found and found < schema.SCHEMA_VERSION:
             log.info("migrated %s from schema version %d to %d", self.config.path, found, schema.SCHEMA_VERSION)
-        self._phone_key = bytes.fromhex(_meta(db, "phone_hash_key") or "")
         self._wal.open(self._replay(db))
         self._db = db
         self._readers = ThreadPoolExecutor(self.config.read_threads, thread_name_prefix="duckdb-read")
@@ -219,10 +204,6 @@ class SpanStore:
                 f"{self._pending} spans are waiting to be written (limit {self.config.max_queued_spans}); retry later"
             )
 
-    def phone_hash(self, number: str) -> str | None:
-        """The keyed hash this store indexes customer phone numbers by."""
-        return _cached_hash(self._phone_key, number)
-
     async def consume(self, batch: SpanBatch) -> None:
         """Store ``batch``; return once it is durable (fsynced in the WAL).
 
@@ -252,21 +233,22 @@ class SpanStore:
         await asyncio.shield(task.future)
 
     def _to_arrow(self, batch: SpanBatch) -> pa.Table:
-        """The batch in the ``spans`` table's column order, with phone numbers replaced by hashes."""
+        """The batch in the ``spans`` table's column order; journeys are assigned at commit."""
         n = len(batch)
         table = batch.table
-        key = self._phone_key
-        phones = table.column("customer_phone")
-        if phones.null_count == n:
-            phone_hashes = pa.nulls(n, _STR)
-        else:
-            phone_hashes = pa.array([None if p is None else _cached_hash(key, p) for p in phones.to_pylist()], _STR)
+        interaction = pc.binary_join_element_wise(
+            pc.fill_null(table.column("platform"), OTEL_PLATFORM),
+            pc.coalesce(table.column("interaction_id"), table.column("trace_id")),
+            ":",
+        )
         columns = {
             "tenant": pa.array([batch.tenant] * n, _STR),
-            "journey_id": batch.journey_id if batch.journey_id is not None else table.column("trace_id"),
-            "customer_phone_hash": phone_hashes,
+            "journey_id": pa.nulls(n, _STR),
+            "customer_phone_hash": batch.customer_phone_hash if batch.customer_phone_hash is not None
+            else pa.nulls(n, _STR),
             "received_unix_nano": pa.array([time.time_ns()] * n, _I64),
-        }
+            "interaction": interaction,
+        }  # fmt: skip
         return pa.Table.from_arrays(
             [columns[name] if name in columns else table.column(name) for name in _ARROW_SCHEMA.names],
             schema=_ARROW_SCHEMA,
@@ -326,10 +308,6 @@ class SpanStore:
                     break
                 except Exception:  # acknowledged data: keep it (in the WAL and here) and retry
                     log.exception("commit of %d spans failed; retrying in %.1fs", rows, delay)
-                    try:
-                        cursor.execute("ROLLBACK")
-                    except duckdb.Error:
-                        pass
                     time.sleep(delay)
                     delay = min(delay * 2, 5.0)
             self.spans_committed += rows
@@ -337,17 +315,25 @@ class SpanStore:
             self._wal.truncate(position)
         cursor.close()
 
-    @staticmethod
-    def _commit(cursor: duckdb.DuckDBPyConnection, incoming: pa.Table, position: Position) -> None:
-        cursor.register("incoming", incoming)
+    def _commit(self, cursor: duckdb.DuckDBPyConnection, incoming: pa.Table, position: Position) -> None:
+        """Correlate and insert one group of WAL records, and record the WAL position, atomically."""
+        cursor.execute("BEGIN")
         try:
-            cursor.execute("BEGIN")
+            cursor.register("incoming", incoming)
+            assignment = correlate(cursor, self.config.correlator)
+            cursor.unregister("incoming")
+            keys = pc.binary_join_element_wise(incoming.column("tenant"), incoming.column("interaction"), "\x1f")
+            known = pa.array(["\x1f".join(k) for k in assignment], _STR)
+            journeys = pc.take(pa.array(list(assignment.values()), _STR), pc.index_in(keys, value_set=known))
+            labelled = incoming.set_column(_ARROW_SCHEMA.get_field_index("journey_id"), "journey_id", journeys)
+            cursor.register("labelled", labelled)
             cursor.execute(_INSERT_SPANS)
-            cursor.execute(_UPSERT_JOURNEYS)
+            cursor.unregister("labelled")
             cursor.execute("INSERT OR REPLACE INTO meta VALUES ('wal_applied', ?)", [str(position)])
             cursor.execute("COMMIT")
-        finally:
-            cursor.unregister("incoming")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
 
     # reading -------------------------------------------------------------------------------
 

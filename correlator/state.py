@@ -1,0 +1,450 @@
+"""The persisted correlation state and the one function that advances it: ``correlate``.
+
+Storage calls ``correlate`` inside the transaction that inserts a batch (registered as the
+``incoming`` view), so correlation and the spans it labels commit together, and replaying the
+write-ahead log after a crash repeats it exactly.
+
+State (tables created by storage's schema migration 3):
+
+- ``interactions``: one row per platform interaction with the facts correlation needs (start,
+  end, handoff time, phone hashes, smallest journey token) and its current ``journey_id``.
+- ``correlation_tokens``: every token each interaction has shown (``keys.py``).
+- ``correlation_links``: one row per linked pair (``a < b``), the strongest method and its evidence.
+- ``journey_aliases``: journey IDs that were merged away, and the journey that absorbed them.
+
+Order independence: token links only ever get added; the windowed links (``ani_time`` and user
+rules with a window) of every interaction a batch touches are recomputed from its current
+facts. The journeys of touched interactions are then recomputed as connected components of the
+link graph, each named by ``journey_id_for``; everything that depends on arrival order is
+recomputed, so the final state equals the one computed from all data at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import duckdb
+
+from journeytrace import semconv
+from journeytrace.correlator import keys
+from journeytrace.correlator.config import CorrelatorConfig
+from journeytrace.ids import is_trace_id_like, journey_trace_id
+
+# Attributes that storage keeps in their own columns rather than in the attributes JSON.
+_COLUMNS = {
+    semconv.CX_PLATFORM_INTERACTION_ID: "interaction_id",
+    semconv.CX_SPAN_TYPE: "span_type",
+    semconv.CX_QUEUE_NAME: "queue",
+    semconv.CX_AGENT_ID: "agent",
+    semconv.CX_PLATFORM_NAME: "platform",
+    semconv.SERVICE_NAME: "service_name",
+}
+
+INTERACTION_SQL = "coalesce(platform, 'otel') || ':' || coalesce(interaction_id, trace_id)"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """What naming a journey needs to know of one interaction."""
+
+    interaction: str
+    platform: str
+    interaction_id: str
+    start_unix_nano: int
+    journey_token: str | None
+
+
+def journey_id_for(members: Iterable[Member]) -> str:
+    """The journey (trace) ID of a set of linked interactions; the same for any arrival order.
+
+    The smallest explicit journey token wins; else the earliest interaction (ties broken by
+    platform and ID) names it: an interaction ID that is a trace ID or a UUID is used as is (so
+    a plain OTel trace keeps its trace ID), any other is hashed with its platform.
+    """
+    members = list(members)
+    tokens = [m.journey_token for m in members if m.journey_token]
+    if tokens:
+        return journey_trace_id(min(tokens))
+    first = min(members, key=lambda m: (m.start_unix_nano, m.platform, m.interaction_id))
+    if is_trace_id_like(first.interaction_id):
+        return journey_trace_id(first.interaction_id)
+    return journey_trace_id(first.interaction)
+
+
+def _json_path(attribute: str) -> str:
+    return f'$."{attribute}"'
+
+
+def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> None:
+    """Temp tables ``batch_facts`` (one row per interaction) and ``batch_tokens`` from ``incoming``."""
+    extracted = [s.attribute for s in keys.ATTRIBUTE_TOKENS] + [
+        semconv.CX_TRACEPARENT, semconv.CX_PEER_PLATFORM_NAME, semconv.CX_PEER_INTERACTION_ID,
+        semconv.CX_TELEPHONY_ANI_HASH, semconv.CX_TELEPHONY_DNIS_HASH, semconv.CX_TRANSFER_TARGET_HASH,
+    ]  # fmt: skip
+    for rule in config.rules:
+        for side in (rule.source, rule.target):
+            if side.attribute not in _COLUMNS and side.attribute not in extracted:
+                extracted.append(side.attribute)
+    slot = {attribute: i + 1 for i, attribute in enumerate(extracted)}  # DuckDB lists are 1-based
+
+    def value(attribute: str) -> str:
+        return _COLUMNS.get(attribute) or f"v[{slot[attribute]}]"
+
+    cursor.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE batch_spans AS
+        SELECT tenant, {INTERACTION_SQL} AS interaction, coalesce(platform, 'otel') AS platform,
+               coalesce(interaction_id, trace_id) AS interaction_id, trace_id, span_type, queue, agent,
+               service_name, start_unix_nano, end_unix_nano, customer_phone_hash,
+               json_extract_string(attributes, ?::VARCHAR[]) AS v
+        FROM incoming
+        """,
+        [[_json_path(a) for a in extracted]],
+    )
+    ani, dnis, target = (value(a) for a in (
+        semconv.CX_TELEPHONY_ANI_HASH, semconv.CX_TELEPHONY_DNIS_HASH, semconv.CX_TRANSFER_TARGET_HASH))  # fmt: skip
+    cursor.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE batch_facts AS
+        SELECT tenant, interaction, any_value(platform) AS platform, any_value(interaction_id) AS interaction_id,
+               min(start_unix_nano) AS start_unix_nano, max(end_unix_nano) AS end_unix_nano,
+               min(start_unix_nano) FILTER (WHERE {target} IS NOT NULL) AS handoff_unix_nano,
+               min(coalesce(customer_phone_hash, {ani})) AS ani_hash,
+               min({dnis}) AS dnis_hash, min({target}) AS target_hash,
+               min({value(semconv.CX_JOURNEY_ID)}) AS journey_token,
+               list_sort(list_distinct(list(service_name))) AS services,
+               bool_or(span_type = 'handoff') AS has_handoff_span
+        FROM batch_spans GROUP BY tenant, interaction
+        """
+    )
+    # (token, method, confidence, evidence) per span; deduplicated per interaction below.
+    selects = [
+        f"SELECT tenant, interaction, 'interaction:' || interaction, '{keys.SELF_METHOD}', 1.0, "
+        f"'interaction ' || interaction FROM batch_spans",
+        f"SELECT tenant, interaction, 'trace:' || trace_id, '{keys.TRACE_METHOD}', 1.0, "
+        f"'trace_id=' || trace_id FROM batch_spans",
+        f"SELECT tenant, interaction, 'trace:' || split_part({value(semconv.CX_TRACEPARENT)}, '-', 2), "
+        f"'{keys.TRACE_METHOD}', 1.0, '{semconv.CX_TRACEPARENT}=' || {value(semconv.CX_TRACEPARENT)} "
+        f"FROM batch_spans WHERE {value(semconv.CX_TRACEPARENT)} IS NOT NULL",
+        f"SELECT tenant, interaction, 'interaction:' || {value(semconv.CX_PEER_PLATFORM_NAME)} || ':' || "
+        f"{value(semconv.CX_PEER_INTERACTION_ID)}, '{keys.FOREIGN_METHOD}', {keys.FOREIGN_CONFIDENCE}, "
+        f"'{semconv.CX_PEER_INTERACTION_ID}=' || {value(semconv.CX_PEER_INTERACTION_ID)} FROM batch_spans "
+        f"WHERE {value(semconv.CX_PEER_PLATFORM_NAME)} IS NOT NULL AND {value(semconv.CX_PEER_INTERACTION_ID)} IS NOT NULL",
+    ]
+    for source in keys.ATTRIBUTE_TOKENS:
+        prefix = source.prefix.replace("{platform}", "' || platform || '")
+        v = value(source.attribute)
+        selects.append(
+            f"SELECT tenant, interaction, '{prefix}' || {v}, '{source.method}', {source.confidence}, "
+            f"'{source.attribute}=' || {v} FROM batch_spans WHERE {v} IS NOT NULL"
+        )
+    params: list[object] = []
+    for rule in config.rules:
+        for side in (rule.source, rule.target):
+            v = value(side.attribute)
+            selects.append(
+                f"SELECT tenant, interaction, ? || {v}, ?, ?, ? || {v} "
+                f"FROM batch_spans WHERE platform = ? AND {v} IS NOT NULL"
+            )
+            params += [keys.rule_token_prefix(rule), keys.rule_method(rule), rule.confidence,
+                       f"{side.attribute}=", side.platform]  # fmt: skip
+    cursor.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE batch_tokens AS
+        SELECT tenant, token, interaction, arg_min(method, evidence) AS method, min(confidence) AS confidence,
+               min(evidence) AS evidence
+        FROM ({' UNION ALL '.join(selects)}) AS t(tenant, interaction, token, method, confidence, evidence)
+        GROUP BY tenant, token, interaction
+        """,
+        params,
+    )
+
+
+def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
+    cursor.execute(
+        """
+        INSERT INTO interactions
+        SELECT tenant, interaction, platform, interaction_id, '', start_unix_nano, end_unix_nano,
+               handoff_unix_nano, ani_hash, dnis_hash, target_hash, journey_token, services,
+               coalesce(has_handoff_span, false), ?
+        FROM batch_facts
+        ON CONFLICT (tenant, interaction) DO UPDATE SET
+            start_unix_nano = least(interactions.start_unix_nano, excluded.start_unix_nano),
+            end_unix_nano = greatest(interactions.end_unix_nano, excluded.end_unix_nano),
+            handoff_unix_nano = least(interactions.handoff_unix_nano, excluded.handoff_unix_nano),
+            ani_hash = least(interactions.ani_hash, excluded.ani_hash),
+            dnis_hash = least(interactions.dnis_hash, excluded.dnis_hash),
+            target_hash = least(interactions.target_hash, excluded.target_hash),
+            journey_token = least(interactions.journey_token, excluded.journey_token),
+            services = list_sort(list_distinct(list_concat(interactions.services, excluded.services))),
+            has_handoff_span = interactions.has_handoff_span OR excluded.has_handoff_span,
+            updated_unix_nano = excluded.updated_unix_nano
+        """,
+        [now],
+    )
+
+
+def _link_tokens(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> None:
+    """Store the batch's tokens and link every pair of interactions that share one."""
+    windowed = {keys.rule_method(r): r.window_seconds for r in config.rules if r.window_seconds}
+    cursor.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE token_pairs AS
+        SELECT t.tenant, least(t.interaction, o.interaction) AS a, greatest(t.interaction, o.interaction) AS b,
+               CASE WHEN t.method = 'self' THEN o.method WHEN o.method = 'self' THEN t.method
+                    WHEN t.confidence <= o.confidence THEN t.method ELSE o.method END AS method,
+               least(t.confidence, o.confidence) AS confidence,
+               CASE WHEN t.interaction < o.interaction THEN t.evidence || ' = ' || o.evidence
+                    ELSE o.evidence || ' = ' || t.evidence END AS evidence
+        FROM batch_tokens t JOIN correlation_tokens o
+          ON o.tenant = t.tenant AND o.token = t.token AND o.interaction <> t.interaction
+        UNION ALL
+        SELECT t.tenant, least(t.interaction, o.interaction), greatest(t.interaction, o.interaction),
+               CASE WHEN t.method = 'self' THEN o.method WHEN o.method = 'self' THEN t.method
+                    WHEN t.confidence <= o.confidence THEN t.method ELSE o.method END,
+               least(t.confidence, o.confidence),
+               CASE WHEN t.interaction < o.interaction THEN t.evidence || ' = ' || o.evidence
+                    ELSE o.evidence || ' = ' || t.evidence END
+        FROM batch_tokens t JOIN batch_tokens o
+          ON o.tenant = t.tenant AND o.token = t.token AND o.interaction > t.interaction
+        """
+    )
+    cursor.execute(
+        """
+        INSERT INTO correlation_tokens SELECT tenant, token, interaction, method, confidence, evidence
+        FROM batch_tokens ON CONFLICT DO NOTHING
+        """
+    )
+    if windowed:
+        # Windowed rule links are not permanent: _relink_windowed decides them from current facts.
+        cursor.execute("DELETE FROM token_pairs WHERE list_contains(?, method)", [list(windowed)])
+    _insert_links(cursor, "token_pairs")
+
+
+def _insert_links(cursor: duckdb.DuckDBPyConnection, source: str) -> None:
+    """Keep one link per pair: the most confident method (ties by name), whatever came first."""
+    cursor.execute(
+        f"""
+        INSERT INTO correlation_links
+        SELECT tenant, a, b, arg_max(method, (confidence, method)), max(confidence),
+               arg_max(evidence, (confidence, method, evidence))
+        FROM {source} WHERE a <> b GROUP BY tenant, a, b
+        ON CONFLICT (tenant, a, b) DO UPDATE SET
+            method = excluded.method, confidence = excluded.confidence, evidence = excluded.evidence
+        WHERE (excluded.confidence, excluded.method, excluded.evidence)
+            > (correlation_links.confidence, correlation_links.method, correlation_links.evidence)
+        """
+    )
+
+
+def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> None:
+    """Recompute the time-windowed links (ani_time, windowed rules) of every touched interaction."""
+    windowed_rules = [r for r in config.rules if r.window_seconds]
+    # A windowed link is kept in a separate table so that recomputing it cannot erase a stronger
+    # permanent link between the same pair.
+    cursor.execute(
+        """
+        DELETE FROM windowed_links w USING batch_facts f
+        WHERE w.tenant = f.tenant AND (w.a = f.interaction OR w.b = f.interaction)
+        """
+    )
+    before = int(config.window_before_seconds * 1e9)
+    after = int(config.window_after_seconds * 1e9)
+    if config.phone_time_matching:
+        cursor.execute(
+            f"""
+            INSERT INTO windowed_links
+            SELECT DISTINCT x.tenant, least(x.interaction, y.interaction), greatest(x.interaction, y.interaction),
+                   '{keys.ANI_TIME_METHOD}', {keys.ANI_TIME_CONFIDENCE},
+                   'ani hash ' || x.ani_hash || ', transfer target hash = dialled number hash ' || x.target_hash
+            FROM interactions x JOIN interactions y
+              ON y.tenant = x.tenant AND y.ani_hash = x.ani_hash AND y.dnis_hash = x.target_hash
+             AND y.interaction <> x.interaction
+             AND y.start_unix_nano BETWEEN coalesce(x.handoff_unix_nano, x.end_unix_nano) - ?
+                                       AND coalesce(x.handoff_unix_nano, x.end_unix_nano) + ?
+            WHERE (x.tenant, x.interaction) IN (SELECT (tenant, interaction) FROM batch_facts)
+               OR (y.tenant, y.interaction) IN (SELECT (tenant, interaction) FROM batch_facts)
+            ON CONFLICT DO NOTHING
+            """,
+            [before, after],
+        )
+    for rule in windowed_rules:
+        window = int((rule.window_seconds or 0) * 1e9)
+        cursor.execute(
+            """
+            INSERT INTO windowed_links
+            SELECT DISTINCT t.tenant, least(t.interaction, o.interaction), greatest(t.interaction, o.interaction),
+                   t.method, least(t.confidence, o.confidence),
+                   CASE WHEN t.interaction < o.interaction THEN t.evidence || ' = ' || o.evidence
+                        ELSE o.evidence || ' = ' || t.evidence END
+            FROM correlation_tokens t
+            JOIN correlation_tokens o ON o.tenant = t.tenant AND o.token = t.token AND o.interaction <> t.interaction
+            JOIN interactions it ON it.tenant = t.tenant AND it.interaction = t.interaction
+            JOIN interactions io ON io.tenant = o.tenant AND io.interaction = o.interaction
+            WHERE t.method = ? AND abs(it.start_unix_nano - io.start_unix_nano) <= ?
+              AND ((t.tenant, t.interaction) IN (SELECT (tenant, interaction) FROM batch_facts)
+                OR (o.tenant, o.interaction) IN (SELECT (tenant, interaction) FROM batch_facts))
+            ON CONFLICT DO NOTHING
+            """,
+            [keys.rule_method(rule), window],
+        )
+
+
+def _neighbours(cursor: duckdb.DuckDBPyConnection, tenant: str, frontier: list[str]) -> list[tuple[str, str]]:
+    return cursor.execute(
+        """
+        SELECT a, b FROM correlation_links WHERE tenant = ? AND (list_contains(?, a) OR list_contains(?, b))
+        UNION
+        SELECT a, b FROM windowed_links WHERE tenant = ? AND (list_contains(?, a) OR list_contains(?, b))
+        """,
+        [tenant, frontier, frontier, tenant, frontier, frontier],
+    ).fetchall()
+
+
+def _components(cursor: duckdb.DuckDBPyConnection, tenant: str, seeds: set[str]) -> list[set[str]]:
+    """Connected components of the link graph that contain ``seeds`` (breadth-first, a query per level)."""
+    graph: dict[str, set[str]] = defaultdict(set)
+    seen = set(seeds)
+    frontier = sorted(seeds)
+    while frontier:
+        found = []
+        for a, b in _neighbours(cursor, tenant, frontier):
+            graph[a].add(b)
+            graph[b].add(a)
+            for node in (a, b):
+                if node not in seen:
+                    seen.add(node)
+                    found.append(node)
+        frontier = found
+    components = []
+    unvisited = set(seen)
+    while unvisited:
+        start = unvisited.pop()
+        component = {start}
+        stack = [start]
+        while stack:
+            for other in graph[stack.pop()]:
+                if other in unvisited:
+                    unvisited.discard(other)
+                    component.add(other)
+                    stack.append(other)
+        components.append(component)
+    return components
+
+
+def correlate(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> dict[tuple[str, str], str]:
+    """Fold the ``incoming`` spans into the correlation state; return ``(tenant, interaction) → journey``.
+
+    Stored spans and journey records of journeys that merged or split are rewritten here, and
+    merged-away IDs are recorded as aliases.
+    """
+    now = time.time_ns()
+    _extract_batch(cursor, config)
+    _merge_interactions(cursor, now)
+    _link_tokens(cursor, config)
+    _relink_windowed(cursor, config)
+
+    assignment: dict[tuple[str, str], str] = {}
+    touched = cursor.execute("SELECT DISTINCT tenant FROM batch_facts").fetchall()
+    for (tenant,) in touched:
+        assignment.update(_reassign(cursor, tenant, now))
+    return assignment
+
+
+def _reassign(cursor: duckdb.DuckDBPyConnection, tenant: str, now: int) -> dict[tuple[str, str], str]:
+    batch = [row[0] for row in cursor.execute(
+        "SELECT interaction FROM batch_facts WHERE tenant = ?", [tenant]).fetchall()]  # fmt: skip
+    # Seeds: the batch's interactions and every member of a journey one of them belongs to, so
+    # that a journey which splits (a windowed link gone) is renamed as a whole.
+    old_journeys = [row[0] for row in cursor.execute(
+        """SELECT DISTINCT journey_id FROM interactions
+           WHERE tenant = ? AND list_contains(?, interaction) AND journey_id <> ''""",
+        [tenant, batch]).fetchall()]  # fmt: skip
+    seeds = set(batch)
+    if old_journeys:
+        seeds.update(row[0] for row in cursor.execute(
+            "SELECT interaction FROM interactions WHERE tenant = ? AND list_contains(?, journey_id)",
+            [tenant, old_journeys]).fetchall())  # fmt: skip
+    components = _components(cursor, tenant, seeds)
+    members_of = {}
+    rows = cursor.execute(
+        """SELECT interaction, platform, interaction_id, start_unix_nano, journey_token, journey_id
+           FROM interactions WHERE tenant = ? AND list_contains(?, interaction)""",
+        [tenant, sorted(set().union(*components))],
+    ).fetchall()
+    current = {}
+    for interaction, platform, interaction_id, start, token, journey_id in rows:
+        members_of[interaction] = Member(interaction, platform, interaction_id, start, token)
+        current[interaction] = journey_id
+    changed: list[tuple[str, str]] = []
+    new_ids: dict[str, str] = {}
+    for component in components:
+        journey = journey_id_for(members_of[i] for i in component)
+        for interaction in component:
+            new_ids[interaction] = journey
+            if current[interaction] != journey:
+                changed.append((interaction, journey))
+    if changed:
+        cursor.execute("CREATE OR REPLACE TEMP TABLE changed (interaction VARCHAR, journey_id VARCHAR)")
+        cursor.executemany("INSERT INTO changed VALUES (?, ?)", changed)
+        cursor.execute(
+            """UPDATE interactions SET journey_id = c.journey_id FROM changed c
+               WHERE interactions.tenant = ? AND interactions.interaction = c.interaction""",
+            [tenant],
+        )
+        if any(current[i] for i, _ in changed):  # spans already stored under another journey
+            cursor.execute(
+                """UPDATE spans SET journey_id = c.journey_id FROM changed c
+                   WHERE spans.tenant = ? AND spans.interaction = c.interaction""",
+                [tenant],
+            )
+        _record_aliases(cursor, tenant, current, new_ids)
+    affected = sorted(set(new_ids.values()) | {j for j in current.values() if j})
+    _rewrite_journeys(cursor, tenant, affected, now)
+    return {(tenant, interaction): journey for interaction, journey in new_ids.items()}
+
+
+def _record_aliases(
+    cursor: duckdb.DuckDBPyConnection, tenant: str, before: dict[str, str], after: dict[str, str]
+) -> None:
+    """An ID no interaction carries any more becomes an alias of the journey that took over its
+    earliest interaction; aliases of it follow it there."""
+    live = set(after.values())
+    gone = {j for j in before.values() if j and j not in live}
+    still_used = {
+        row[0]
+        for row in cursor.execute(
+            "SELECT DISTINCT journey_id FROM interactions WHERE tenant = ? AND list_contains(?, journey_id)",
+            [tenant, sorted(gone)],
+        ).fetchall()
+    }
+    for old in sorted(gone - still_used):
+        heirs = sorted(i for i, j in before.items() if j == old)
+        target = after[heirs[0]]
+        cursor.execute("UPDATE journey_aliases SET journey_id = ? WHERE tenant = ? AND journey_id = ?", [target, tenant, old])
+        cursor.execute(
+            "INSERT OR REPLACE INTO journey_aliases VALUES (?, ?, ?)", [tenant, old, target]
+        )
+    cursor.execute(
+        "DELETE FROM journey_aliases WHERE tenant = ? AND list_contains(?, alias)", [tenant, sorted(live)]
+    )
+
+
+def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: list[str], now: int) -> None:
+    """Recompute the ``journeys`` rows of ``journeys`` from their interactions."""
+    cursor.execute("DELETE FROM journeys WHERE tenant = ? AND list_contains(?, journey_id)", [tenant, journeys])
+    cursor.execute(
+        """
+        INSERT INTO journeys
+        SELECT tenant, journey_id, min(start_unix_nano), max(end_unix_nano),
+               list_sort(list_distinct(flatten(list(services)))), max(updated_unix_nano),
+               list(platform ORDER BY start_unix_nano, platform, interaction_id),
+               count(*), min(ani_hash)
+        FROM interactions WHERE tenant = ? AND list_contains(?, journey_id)
+        GROUP BY tenant, journey_id
+        """,
+        [tenant, journeys],
+    )

@@ -1,0 +1,44 @@
+"""Deterministic IDs shared by the correlator, the read APIs and the SDK.
+
+Following otel-conventions §3.5 option A: a journey ID that is a UUID (or already 32 hex
+digits) is its own trace ID; any other journey ID is hashed. Everyone who knows the journey ID
+derives the same trace ID and root span ID without asking the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+
+OTEL_PLATFORM = "otel"
+"""The platform of spans that name none: their interaction is their original trace."""
+
+
+def journey_trace_id(journey_id: str) -> str:
+    """The 32-hex trace ID of a journey ID."""
+    if is_trace_id_like(journey_id):
+        return journey_id.strip().lower().replace("-", "")
+    return hashlib.sha256(b"cx-journey:" + journey_id.encode()).hexdigest()[:32]
+
+
+def is_trace_id_like(value: str) -> bool:
+    """A value ``journey_trace_id`` keeps as is: 32 hex digits, or a UUID."""
+    compact = value.strip().lower().replace("-", "")
+    return bool(_HEX32.fullmatch(compact)) and compact != "0" * 32
+
+
+def root_span_id(trace_id: str) -> str:
+    """The span ID of a journey's synthetic root span."""
+    return hashlib.sha256(b"cx-root:" + trace_id.encode()).hexdigest()[:16]
+
+
+def synthetic_span_id(trace_id: str, name: str) -> str:
+    """The span ID of another synthetic span of a journey (e.g. ``handoff 2``)."""
+    return hashlib.sha256(f"cx-synthetic:{trace_id}:{name}".encode()).hexdigest()[:16]
+
+
+def interaction_key(platform: str, interaction_id: str) -> str:
+    """One platform interaction, e.g. ``amazon_connect:3f1c...``; plain OTel traces are ``otel:<trace id>``."""
+    return f"{platform}:{interaction_id}"
