@@ -19,7 +19,8 @@ uui                0.9         ``cx.telephony.uui``
 rule:<name>        per rule    user rules (``correlator.config``)
 ani_time           0.6         no token: same customer number hash, the next leg's dialled number
                                hash equals the previous leg's transfer target hash, and it starts
-                               within the window of the transfer (``state.py``)
+                               within the window around the transfer (the latest end of a span
+                               naming the target, else the previous leg's end; ``state.py``)
 =================  ==========  =====================================================================
 """
 

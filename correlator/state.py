@@ -111,7 +111,7 @@ def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) 
         CREATE OR REPLACE TEMP TABLE batch_facts AS
         SELECT tenant, interaction, any_value(platform) AS platform, any_value(interaction_id) AS interaction_id,
                min(start_unix_nano) AS start_unix_nano, max(end_unix_nano) AS end_unix_nano,
-               min(start_unix_nano) FILTER (WHERE {target} IS NOT NULL) AS handoff_unix_nano,
+               max(end_unix_nano) FILTER (WHERE {target} IS NOT NULL) AS handoff_unix_nano,
                min(coalesce(customer_phone_hash, {ani})) AS ani_hash,
                min({dnis}) AS dnis_hash, min({target}) AS target_hash,
                min({value(semconv.CX_JOURNEY_ID)}) AS journey_token,
@@ -174,7 +174,7 @@ def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
         ON CONFLICT (tenant, interaction) DO UPDATE SET
             start_unix_nano = least(interactions.start_unix_nano, excluded.start_unix_nano),
             end_unix_nano = greatest(interactions.end_unix_nano, excluded.end_unix_nano),
-            handoff_unix_nano = least(interactions.handoff_unix_nano, excluded.handoff_unix_nano),
+            handoff_unix_nano = greatest(interactions.handoff_unix_nano, excluded.handoff_unix_nano),
             ani_hash = least(interactions.ani_hash, excluded.ani_hash),
             dnis_hash = least(interactions.dnis_hash, excluded.dnis_hash),
             target_hash = least(interactions.target_hash, excluded.target_hash),

@@ -1,0 +1,208 @@
+"""The correlator's promise: the same data gives the same journeys, whatever the arrival order.
+
+These tests drive the real pipeline below the receivers — the correlator stage in front of a
+real ``SpanStore`` on a real DuckDB file, with its write-ahead log and writer threads — because
+hypothesis needs hundreds of deliveries; ``test_correlation_e2e.py`` covers the same over the
+wire against ``journeytrace serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from journeytrace.correlator import Correlator, CorrelatorConfig
+from journeytrace.correlator.state import Member, journey_id_for
+from journeytrace.spans import decode_body
+from journeytrace.storage import SpanStore, StoreConfig
+from journeytrace.values import to_proto
+
+KEY = b"k" * 32
+S = 1_000_000_000
+T0 = 1_790_000_000 * S
+PLATFORMS = ["twilio", "vapi", "amazon_connect", "genesys_cloud", "polyai"]
+
+
+@dataclass
+class Leg:
+    platform: str
+    interaction_id: str
+    start: int
+    end: int
+    attributes: dict[str, Any] = field(default_factory=dict)
+    spans: int = 1
+
+
+def span_request(leg: Leg, index: int, rng: random.Random) -> bytes:
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    kv = resource_spans.resource.attributes.add()
+    kv.key, kv.value.string_value = "service.name", leg.platform.replace("_", "-")
+    span = resource_spans.scope_spans.add().spans.add()
+    span.trace_id = rng.randbytes(16)
+    span.span_id = rng.randbytes(8)
+    span.name = f"span {index} {leg.platform}"
+    span.start_time_unix_nano = leg.start + index * S
+    span.end_time_unix_nano = leg.end
+    attributes = {"cx.platform.name": leg.platform, "cx.platform.interaction.id": leg.interaction_id, **leg.attributes}
+    for key, value in attributes.items():
+        kv = span.attributes.add()
+        kv.key = key
+        to_proto(value, kv.value)
+    return request.SerializeToString()
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[list[Leg], list[set[str]]]:
+    """Customers whose legs are linked by random key types; returns the legs and the expected journeys."""
+    legs: list[Leg] = []
+    expected: list[set[str]] = []
+    customers = draw(st.integers(1, 4))
+    for c in range(customers):
+        phone = f"+1415555{c:04d}"
+        start = T0 + c * 7200 * S  # customers an hour+ apart: no phone/time link between them
+        group: set[str] = set()
+        previous: Leg | None = None
+        for n in range(draw(st.integers(1, 4))):
+            platform = draw(st.sampled_from(PLATFORMS))
+            leg = Leg(platform, f"c{c}-leg{n}-{platform}", start, start + 120 * S, spans=draw(st.integers(1, 3)))
+            leg.attributes["cx.telephony.ani.number"] = phone
+            if previous is not None:
+                how = draw(st.sampled_from(
+                    ["journey_token", "foreign_id", "sip_call_id", "uui", "ani_time", "parent_id", "none"]))  # fmt: skip
+                if how == "parent_id" and previous.platform != platform:
+                    how = "foreign_id"
+                if how == "journey_token":
+                    previous.attributes["cx.journey.id"] = leg.attributes["cx.journey.id"] = f"journey-{c}-{len(expected)}"
+                elif how == "foreign_id":
+                    leg.attributes["cx.peer.platform.name"] = previous.platform
+                    leg.attributes["cx.peer.interaction.id"] = previous.interaction_id
+                elif how == "parent_id":
+                    leg.attributes["cx.platform.interaction.previous_id"] = previous.interaction_id
+                elif how in ("sip_call_id", "uui"):
+                    key = "sip.call_id" if how == "sip_call_id" else "cx.telephony.uui"
+                    value = previous.attributes.setdefault(key, f"{how}-{c}-{n}")  # one value per leg
+                    leg.attributes[key] = value
+                elif how == "ani_time":
+                    target = f"+1800555{c:02d}{n:02d}"
+                    previous.attributes["cx.transfer.target"] = target
+                    leg.attributes["cx.telephony.dnis.number"] = target
+                    leg.start = previous.end + draw(st.integers(-4, 59)) * S
+                    leg.end = leg.start + 120 * S
+                else:  # a new, unrelated call by the same customer, well after the last one
+                    leg.start = previous.end + 3600 * S
+                    leg.end = leg.start + 120 * S
+                    expected.append(group)
+                    group = set()
+            group.add(f"{platform}:{leg.interaction_id}")
+            legs.append(leg)
+            previous = leg
+            start = leg.start + 30 * S
+        expected.append(group)
+    return legs, expected
+
+
+def store_config(path: Path) -> StoreConfig:
+    return StoreConfig(path=path, correlator=CorrelatorConfig(phone_hash_key=KEY), commit_interval=0.0)
+
+
+async def deliver(path: Path, batches: list[list[bytes]], restart_after: int | None) -> None:
+    store = SpanStore(store_config(path))
+    await store.__aenter__()
+    try:
+        for i, batch in enumerate(batches):
+            pipeline = Correlator(store.config.correlator, store)
+            for body in batch:
+                await pipeline.consume(decode_body(body, "default").batch)
+            if restart_after == i:
+                await store.__aexit__(None, None, None)
+                store = SpanStore(store_config(path))
+                await store.__aenter__()
+    finally:
+        await store.__aexit__(None, None, None)
+
+
+def outcome(path: Path) -> tuple[set[frozenset[str]], dict[str, str], dict[str, str]]:
+    """(the partition into journeys, interaction → journey ID, span → stored trace ID)."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.execute("SELECT interaction, journey_id FROM interactions").fetchall()
+        spans = dict(con.execute("SELECT name || interaction, journey_id FROM spans").fetchall())
+    groups: dict[str, set[str]] = defaultdict(set)
+    for interaction, journey in rows:
+        groups[journey].add(interaction)
+    return {frozenset(g) for g in groups.values()}, dict(rows), spans
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(scenario=scenarios(), seed=st.integers(0, 2**32), data=st.data())
+def test_any_arrival_order_and_batching_gives_the_journeys_of_all_data_at_once(
+    scenario: tuple[list[Leg], list[set[str]]], seed: int, data: st.DataObject, tmp_path_factory: Any
+) -> None:
+    legs, expected = scenario
+    rng = random.Random(seed)
+    bodies = [span_request(leg, i, rng) for leg in legs for i in range(leg.spans)]
+    reference = tmp_path_factory.mktemp("ref") / "j.duckdb"
+    asyncio.run(deliver(reference, [bodies], None))
+    want_partition, want_ids, want_spans = outcome(reference)
+    assert want_partition == {frozenset(g) for g in expected}
+
+    shuffled = bodies + [bodies[i] for i in data.draw(st.lists(st.integers(0, len(bodies) - 1), max_size=3))]
+    rng.shuffle(shuffled)  # with duplicates: exporters retry
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, max(1, len(shuffled) - 1)), max_size=4))))
+    batches = [shuffled[a:b] for a, b in zip([0, *cuts], [*cuts, len(shuffled)], strict=True) if shuffled[a:b]]
+    restart = data.draw(st.one_of(st.none(), st.integers(0, len(batches) - 1)))
+    shuffled_path = tmp_path_factory.mktemp("shuffled") / "j.duckdb"
+    asyncio.run(deliver(shuffled_path, batches, restart))
+    partition, ids, spans = outcome(shuffled_path)
+    assert partition == want_partition
+    assert ids == want_ids
+    assert spans == want_spans
+
+
+def test_journey_id_rule_prefers_tokens_then_the_earliest_interaction() -> None:
+    a = Member("vapi:x", "vapi", "x", 10, None)
+    b = Member("twilio:CA1", "twilio", "CA1", 5, None)
+    assert journey_id_for([a, b]) == journey_id_for([b, a]) != journey_id_for([a])
+    with_token = Member("polyai:p", "polyai", "p", 99, "journey-b")
+    other_token = Member("genesys_cloud:g", "genesys_cloud", "g", 98, "journey-a")
+    assert journey_id_for([a, with_token, other_token]) == journey_id_for([other_token])
+    trace = Member("otel:" + "ab" * 16, "otel", "ab" * 16, 1, None)
+    assert journey_id_for([a, b, trace]) == "ab" * 16
+
+
+def test_no_false_merges_between_concurrent_customers_and_anonymous_callers(tmp_path: Path) -> None:
+    rng = random.Random(4)
+    bodies = []
+    for c in range(30):  # thirty overlapping calls, ten of them from an anonymous number
+        phone = "anonymous" if c % 3 == 0 else f"+1415555{c:04d}"
+        first = Leg("vapi", f"v{c}", T0 + c * S, T0 + (c + 60) * S,
+                    {"cx.telephony.ani.number": phone, "cx.transfer.target": "+18005550100"})  # fmt: skip
+        second = Leg("amazon_connect", f"a{c}", T0 + (c + 61) * S, T0 + (c + 200) * S,
+                     {"cx.telephony.ani.number": phone, "cx.telephony.dnis.number": "+18005550100"})  # fmt: skip
+        bodies += [span_request(first, 0, rng), span_request(second, 0, rng)]
+    asyncio.run(deliver(tmp_path / "j.duckdb", [bodies[:25], bodies[25:]], None))
+    partition, _, _ = outcome(tmp_path / "j.duckdb")
+    merged = {g for g in partition if len(g) > 1}
+    assert len(merged) == 20  # each known caller's two legs, and nothing else
+    for group in merged:
+        assert {i.split(":")[1][1:] for i in group} == {next(iter(group)).split(":")[1][1:]}
+    assert len(partition) == 20 + 20  # the anonymous callers' 20 legs stay apart
+
+
+def test_same_customer_an_hour_later_is_a_new_journey(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    phone = {"cx.telephony.ani.number": "+14155550123"}
+    first = Leg("vapi", "v1", T0, T0 + 60 * S, {**phone, "cx.transfer.target": "+18005550100"})
+    second = Leg("amazon_connect", "a1", T0 + 3660 * S, T0 + 3700 * S, {**phone, "cx.telephony.dnis.number": "+18005550100"})
+    asyncio.run(deliver(tmp_path / "j.duckdb", [[span_request(first, 0, rng), span_request(second, 0, rng)]], None))
+    partition, _, _ = outcome(tmp_path / "j.duckdb")
+    assert partition == {frozenset({"vapi:v1"}), frozenset({"amazon_connect:a1"})}
