@@ -116,7 +116,7 @@ def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) 
                min({dnis}) AS dnis_hash, min({target}) AS target_hash,
                min({value(semconv.CX_JOURNEY_ID)}) AS journey_token,
                list_sort(list_distinct(list(service_name))) AS services,
-               bool_or(span_type = 'handoff') AS has_handoff_span
+               coalesce(bool_or(span_type = 'handoff'), false) AS has_handoff_span
         FROM batch_spans GROUP BY tenant, interaction
         """
     )
@@ -220,7 +220,7 @@ def _link_tokens(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) ->
     )
     if windowed:
         # Windowed rule links are not permanent: _relink_windowed decides them from current facts.
-        cursor.execute("DELETE FROM token_pairs WHERE list_contains(?, method)", [list(windowed)])
+        cursor.execute("DELETE FROM token_pairs WHERE method IN (SELECT unnest(?::VARCHAR[]))", [list(windowed)])
     _insert_links(cursor, "token_pairs")
 
 
@@ -254,23 +254,28 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
     before = int(config.window_before_seconds * 1e9)
     after = int(config.window_after_seconds * 1e9)
     if config.phone_time_matching:
-        cursor.execute(
-            f"""
-            INSERT INTO windowed_links
-            SELECT DISTINCT x.tenant, least(x.interaction, y.interaction), greatest(x.interaction, y.interaction),
-                   '{keys.ANI_TIME_METHOD}', {keys.ANI_TIME_CONFIDENCE},
-                   'ani hash ' || x.ani_hash || ', transfer target hash = dialled number hash ' || x.target_hash
-            FROM interactions x JOIN interactions y
-              ON y.tenant = x.tenant AND y.ani_hash = x.ani_hash AND y.dnis_hash = x.target_hash
-             AND y.interaction <> x.interaction
-             AND y.start_unix_nano BETWEEN coalesce(x.handoff_unix_nano, x.end_unix_nano) - ?
-                                       AND coalesce(x.handoff_unix_nano, x.end_unix_nano) + ?
-            WHERE (x.tenant, x.interaction) IN (SELECT (tenant, interaction) FROM batch_facts)
-               OR (y.tenant, y.interaction) IN (SELECT (tenant, interaction) FROM batch_facts)
-            ON CONFLICT DO NOTHING
-            """,
-            [before, after],
-        )
+        # Each side of the pair in turn is one of the batch's interactions, so the join starts
+        # from the batch and never pairs up the whole table.
+        for touched, other, touched_key, other_key in (("x", "y", "target_hash", "dnis_hash"),
+                                                       ("y", "x", "dnis_hash", "target_hash")):  # fmt: skip
+            cursor.execute(
+                f"""
+                INSERT INTO windowed_links
+                SELECT DISTINCT x.tenant, least(x.interaction, y.interaction), greatest(x.interaction, y.interaction),
+                       '{keys.ANI_TIME_METHOD}', {keys.ANI_TIME_CONFIDENCE},
+                       'ani hash ' || x.ani_hash || ', transfer target hash = dialled number hash ' || x.target_hash
+                FROM (SELECT i.* FROM interactions i SEMI JOIN batch_facts b
+                        ON b.tenant = i.tenant AND b.interaction = i.interaction
+                      WHERE i.ani_hash IS NOT NULL AND i.{touched_key} IS NOT NULL) AS {touched}
+                JOIN interactions {other}
+                  ON {other}.tenant = {touched}.tenant AND {other}.ani_hash = {touched}.ani_hash
+                 AND {other}.{other_key} = {touched}.{touched_key} AND {other}.interaction <> {touched}.interaction
+                WHERE y.start_unix_nano BETWEEN coalesce(x.handoff_unix_nano, x.end_unix_nano) - ?
+                                            AND coalesce(x.handoff_unix_nano, x.end_unix_nano) + ?
+                ON CONFLICT DO NOTHING
+                """,
+                [before, after],
+            )
     for rule in windowed_rules:
         window = int((rule.window_seconds or 0) * 1e9)
         cursor.execute(
@@ -285,8 +290,8 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
             JOIN interactions it ON it.tenant = t.tenant AND it.interaction = t.interaction
             JOIN interactions io ON io.tenant = o.tenant AND io.interaction = o.interaction
             WHERE t.method = ? AND abs(it.start_unix_nano - io.start_unix_nano) <= ?
-              AND ((t.tenant, t.interaction) IN (SELECT (tenant, interaction) FROM batch_facts)
-                OR (o.tenant, o.interaction) IN (SELECT (tenant, interaction) FROM batch_facts))
+              AND (t.interaction IN (SELECT interaction FROM batch_facts WHERE tenant = t.tenant)
+                OR o.interaction IN (SELECT interaction FROM batch_facts WHERE tenant = o.tenant))
             ON CONFLICT DO NOTHING
             """,
             [keys.rule_method(rule), window],
@@ -296,9 +301,9 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
 def _neighbours(cursor: duckdb.DuckDBPyConnection, tenant: str, frontier: list[str]) -> list[tuple[str, str]]:
     return cursor.execute(
         """
-        SELECT a, b FROM correlation_links WHERE tenant = ? AND (list_contains(?, a) OR list_contains(?, b))
+        SELECT a, b FROM correlation_links WHERE tenant = ? AND (a IN (SELECT unnest(?::VARCHAR[])) OR b IN (SELECT unnest(?::VARCHAR[])))
         UNION
-        SELECT a, b FROM windowed_links WHERE tenant = ? AND (list_contains(?, a) OR list_contains(?, b))
+        SELECT a, b FROM windowed_links WHERE tenant = ? AND (a IN (SELECT unnest(?::VARCHAR[])) OR b IN (SELECT unnest(?::VARCHAR[])))
         """,
         [tenant, frontier, frontier, tenant, frontier, frontier],
     ).fetchall()
@@ -361,18 +366,18 @@ def _reassign(cursor: duckdb.DuckDBPyConnection, tenant: str, now: int) -> dict[
     # that a journey which splits (a windowed link gone) is renamed as a whole.
     old_journeys = [row[0] for row in cursor.execute(
         """SELECT DISTINCT journey_id FROM interactions
-           WHERE tenant = ? AND list_contains(?, interaction) AND journey_id <> ''""",
+           WHERE tenant = ? AND interaction IN (SELECT unnest(?::VARCHAR[])) AND journey_id <> ''""",
         [tenant, batch]).fetchall()]  # fmt: skip
     seeds = set(batch)
     if old_journeys:
         seeds.update(row[0] for row in cursor.execute(
-            "SELECT interaction FROM interactions WHERE tenant = ? AND list_contains(?, journey_id)",
+            "SELECT interaction FROM interactions WHERE tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))",
             [tenant, old_journeys]).fetchall())  # fmt: skip
     components = _components(cursor, tenant, seeds)
     members_of = {}
     rows = cursor.execute(
         """SELECT interaction, platform, interaction_id, start_unix_nano, journey_token, journey_id
-           FROM interactions WHERE tenant = ? AND list_contains(?, interaction)""",
+           FROM interactions WHERE tenant = ? AND interaction IN (SELECT unnest(?::VARCHAR[]))""",
         [tenant, sorted(set().union(*components))],
     ).fetchall()
     current = {}
@@ -417,7 +422,7 @@ def _record_aliases(
     still_used = {
         row[0]
         for row in cursor.execute(
-            "SELECT DISTINCT journey_id FROM interactions WHERE tenant = ? AND list_contains(?, journey_id)",
+            "SELECT DISTINCT journey_id FROM interactions WHERE tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))",
             [tenant, sorted(gone)],
         ).fetchall()
     }
@@ -429,13 +434,13 @@ def _record_aliases(
             "INSERT OR REPLACE INTO journey_aliases VALUES (?, ?, ?)", [tenant, old, target]
         )
     cursor.execute(
-        "DELETE FROM journey_aliases WHERE tenant = ? AND list_contains(?, alias)", [tenant, sorted(live)]
+        "DELETE FROM journey_aliases WHERE tenant = ? AND alias IN (SELECT unnest(?::VARCHAR[]))", [tenant, sorted(live)]
     )
 
 
 def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: list[str], now: int) -> None:
     """Recompute the ``journeys`` rows of ``journeys`` from their interactions."""
-    cursor.execute("DELETE FROM journeys WHERE tenant = ? AND list_contains(?, journey_id)", [tenant, journeys])
+    cursor.execute("DELETE FROM journeys WHERE tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))", [tenant, journeys])
     cursor.execute(
         """
         INSERT INTO journeys
@@ -443,7 +448,7 @@ def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: 
                list_sort(list_distinct(flatten(list(services)))), max(updated_unix_nano),
                list(platform ORDER BY start_unix_nano, platform, interaction_id),
                count(*), min(ani_hash)
-        FROM interactions WHERE tenant = ? AND list_contains(?, journey_id)
+        FROM interactions WHERE tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))
         GROUP BY tenant, journey_id
         """,
         [tenant, journeys],

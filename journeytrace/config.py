@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,12 +125,11 @@ def _convert(name: str, raw: Any, kind: type) -> Any:
         except (TypeError, ValueError):
             raise ConfigError(f"{name}: expected a number, got {raw!r}") from None
     if kind is int:
-        if isinstance(raw, bool):
-            raise ConfigError(f"{name}: expected an integer, got {raw!r}")
-        try:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and re.fullmatch(r"[+-]?[0-9]+", raw.strip()):
             return int(raw)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+        raise ConfigError(f"{name}: expected an integer, got {raw!r}")
     if kind is Path:
         return Path(str(raw))
     return str(raw)
@@ -147,7 +147,15 @@ def load(
 ) -> Config:
     """Merge the YAML file, then environment variables, then flags (highest wins), and validate."""
     values: dict[str, Any] = {}
+    errors: list[str] = []
     names = {f.name: f for f in SETTINGS}
+
+    def put(name: str, label: str, raw: Any) -> None:
+        try:
+            values[name] = _convert(label, raw, _field_type(names[name]))
+        except ConfigError as exc:
+            errors.append(str(exc))
+
     if config_file is not None:
         try:
             data = yaml.safe_load(config_file.read_text()) or {}
@@ -158,17 +166,18 @@ def load(
         for key, raw in data.items():
             name = str(key).replace("-", "_")
             if name not in names:
-                raise ConfigError(f"config file {config_file}: unknown setting {key!r}")
-            values[name] = _convert(name, raw, _field_type(names[name]))
-    for name, f in names.items():
+                errors.append(f"config file {config_file}: unknown setting {key!r}")
+            else:
+                put(name, name, raw)
+    for name in names:
         raw = (environ if environ is not None else os.environ).get(ENV_PREFIX + name.upper())
         if raw is not None:
-            values[name] = _convert(ENV_PREFIX + name.upper(), raw, _field_type(f))
+            put(name, ENV_PREFIX + name.upper(), raw)
     for name, raw in (flags or {}).items():
         if raw is not None:
-            values[name] = _convert(name, raw, _field_type(names[name]))
+            put(name, name, raw)
     config = Config(**values)
-    errors = config.validate()
+    errors += config.validate()
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
     return config

@@ -56,11 +56,13 @@ async def _http_server(app: object, host: str, port: int, name: str) -> AsyncIte
 async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set, or SIGINT/SIGTERM arrives."""
     stop = stop or asyncio.Event()
+    receiving = asyncio.Event()  # /readyz answers 200 only once every receiver listens
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
+    rules = load_rules(Path(config.correlation_rules)) if config.correlation_rules else ()
     correlator_config = CorrelatorConfig(
         phone_hash_key=bytes.fromhex(config.phone_hash_key)
         if config.phone_hash_key
@@ -70,7 +72,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
         window_before_seconds=config.match_window_before_s,
         window_after_seconds=config.match_window_after_s,
         quiet_period_seconds=config.journey_quiet_period_s,
-        rules=load_rules(Path(config.correlation_rules)) if config.correlation_rules else (),
+        rules=rules,
     )
     store = SpanStore(
         StoreConfig(
@@ -97,7 +99,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
             _http_server(
                 create_query_app(
                     store, tenant=config.tenant, phone_hash_key=correlator_config.phone_hash_key,
-                    quiet_period_seconds=config.journey_quiet_period_s,
+                    quiet_period_seconds=config.journey_quiet_period_s, is_ready=receiving.is_set,
                 ),
                 config.host, config.query_port, "query API",
             )  # fmt: skip
@@ -109,7 +111,9 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
         )
         stack.push_async_callback(grpc_receiver.stop)
         await grpc_receiver.start()
+        receiving.set()
         log.info("journeytrace is ready")
         await stop.wait()
+        receiving.clear()
         log.info("shutting down: no new data is accepted; committing what is in flight")
     log.info("journeytrace stopped")

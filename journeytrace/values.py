@@ -110,6 +110,11 @@ def from_otlp_json(value: dict[str, Any]) -> Any:
     return None
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with bytes as base64 strings and non-finite doubles as "NaN"/"Infinity"/"-Infinity"."""
+    return _plain(value)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,7 +20,12 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def create_app(
-    store: SpanStore, *, tenant: str, phone_hash_key: bytes, quiet_period_seconds: float = 1800.0
+    store: SpanStore,
+    *,
+    tenant: str,
+    phone_hash_key: bytes,
+    quiet_period_seconds: float = 1800.0,
+    is_ready: Callable[[], bool] = lambda: True,
 ) -> FastAPI:
     """The query app. ``phone_hash_key`` hashes searched numbers the way the correlator hashed stored
     ones; a journey with no new data for ``quiet_period_seconds`` is ``complete``."""
@@ -40,8 +46,8 @@ def create_app(
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        """Readiness: storage is open and answers queries."""
-        if not store.is_open:
+        """Readiness: storage is open and answers queries, and the receivers listen."""
+        if not store.is_open or not is_ready():
             return JSONResponse({"status": "starting"}, status_code=503)
         await store.read(lambda cursor: cursor.execute("SELECT 1").fetchone())
         return JSONResponse({"status": "ready"})

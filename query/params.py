@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+_INTEGER = re.compile(r"-?[0-9]+")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class BadParameter(ValueError):
@@ -23,7 +25,7 @@ def timestamp(name: str, value: str | None) -> int | None:
     """Unix nanoseconds from an integer (ns since the epoch) or an ISO 8601 date/time (UTC if no zone)."""
     if value is None or value == "":
         return None
-    if value.lstrip("-").isdigit():
+    if _INTEGER.fullmatch(value):
         return int(value)
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -33,13 +35,13 @@ def timestamp(name: str, value: str | None) -> int | None:
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return int(parsed.timestamp()) * 1_000_000_000 + parsed.microsecond * 1000
+    return (parsed - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def limit(value: str | None, default: int = 20, maximum: int = 1000) -> int:
     if value is None or value == "":
         return default
-    if not value.isdigit() or not 1 <= int(value) <= maximum:
+    if not _INTEGER.fullmatch(value) or not 1 <= int(value) <= maximum:
         raise BadParameter(f"limit {value[:32]!r} must be an integer from 1 to {maximum}")
     return int(value)
 

@@ -23,6 +23,7 @@ from journeytrace.spans import decode_body
 log = logging.getLogger(__name__)
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+GRPC_HARD_LIMIT_FACTOR = 16
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -71,8 +72,10 @@ class OtlpGrpcReceiver:
         return result.to_response().SerializeToString()
 
     async def start(self) -> None:
-        # gRPC's own limit sits above ours so that we, not gRPC, explain an oversized request.
-        limit = 2 * self.config.max_request_bytes
+        # gRPC's own limit sits far above ours so that we, not gRPC, explain an oversized request
+        # (INVALID_ARGUMENT, which exporters do not retry); it still bounds the memory one message
+        # can take, and past it gRPC answers RESOURCE_EXHAUSTED itself.
+        limit = min(GRPC_HARD_LIMIT_FACTOR * self.config.max_request_bytes, 2**31 - 1)
         server = grpc.aio.server(
             options=[("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)]
         )

@@ -14,7 +14,7 @@ import duckdb
 from journeytrace import semconv
 from journeytrace.correlator import assembly
 from journeytrace.spans import STRIPPED_KEYS
-from journeytrace.values import from_otlp_json
+from journeytrace.values import from_otlp_json, json_safe
 
 SPAN_KINDS = (
     "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT",
@@ -45,7 +45,8 @@ def _enum(names: tuple[str, ...], value: int) -> str | int:
 
 
 def _exact(attrs: dict[str, Any]) -> dict[str, Any]:
-    return {k: from_otlp_json(v) for k, v in attrs.items()}
+    """Attributes from their exact OTLP JSON form, rendered for JSON (bytes as base64)."""
+    return {k: json_safe(from_otlp_json(v)) for k, v in attrs.items()}
 
 
 def _span(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -84,11 +85,13 @@ def _span(row: tuple[Any, ...]) -> dict[str, Any]:
         "attributes": attrs,
         "resource_attributes": resource,
         "resource_schema_url": extra_fields.get("resource_schema_url", ""),
+        "resource_dropped_attributes_count": extra_fields.get("resource_dropped_attributes_count", 0),
         "scope": {
             "name": scope_name or "",
             "version": scope_version or "",
             "attributes": _exact(extra_fields.get("scope_attributes", {})),
             "schema_url": extra_fields.get("scope_schema_url", ""),
+            "dropped_attributes_count": extra_fields.get("scope_dropped_attributes_count", 0),
         },
         "events": event_list,
         "links": link_list,
@@ -162,10 +165,10 @@ def journey(
         assembly.Link(*r)
         for r in cursor.execute(
             """SELECT a, b, method, confidence, evidence FROM correlation_links
-               WHERE tenant = ? AND list_contains(?, a) AND list_contains(?, b)
+               WHERE tenant = ? AND a IN (SELECT unnest(?::VARCHAR[])) AND b IN (SELECT unnest(?::VARCHAR[]))
                UNION ALL
                SELECT a, b, method, confidence, evidence FROM windowed_links
-               WHERE tenant = ? AND list_contains(?, a) AND list_contains(?, b)
+               WHERE tenant = ? AND a IN (SELECT unnest(?::VARCHAR[])) AND b IN (SELECT unnest(?::VARCHAR[]))
                ORDER BY a, b, method""",
             [tenant, keys, keys, tenant, keys, keys],
         ).fetchall()

@@ -124,7 +124,7 @@ def _v3_correlation(con: duckdb.DuckDBPyConnection) -> None:
         SELECT tenant, interaction, any_value(coalesce(platform, 'otel')),
                any_value(coalesce(interaction_id, trace_id)), any_value(journey_id), min(start_unix_nano),
                max(end_unix_nano), NULL, min(customer_phone_hash), NULL, NULL, NULL,
-               list_sort(list_distinct(list(service_name))), bool_or(span_type = 'handoff'),
+               list_sort(list_distinct(list(service_name))), coalesce(bool_or(span_type = 'handoff'), false),
                max(received_unix_nano)
         FROM spans GROUP BY tenant, interaction
         """

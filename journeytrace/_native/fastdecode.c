@@ -180,6 +180,7 @@ static int anyvalue_json(Buf *b, Reader r, int depth) {
     Field f, last = {0};
     int found = 0;
     FOR_FIELDS(&r, &f) {
+        if (f.field == 1 && f.wire == 2 && !valid_utf8(f.ptr, f.len)) return FALLBACK;  /* even if shadowed */
         if (f.field >= 1 && f.field <= 7) {
             if (found && last.field >= 5 && last.field <= 6 && f.field == last.field) return FALLBACK;  /* merge */
             last = f;
@@ -239,13 +240,14 @@ static int anyvalue_json(Buf *b, Reader r, int depth) {
 /* One KeyValue message: its key slice and its value reader (empty when absent). */
 static int keyvalue_parts(Reader r, const uint8_t **key, size_t *key_len, Reader *value) {
     Field f;
-    int has_value = 0;
+    int has_value = 0, has_key = 0;
     *key = (const uint8_t *)"";
     *key_len = 0;
     value->p = value->end = NULL;
     FOR_FIELDS(&r, &f) {
         if (f.field == 1) {
-            if (f.wire != 2) return FALLBACK;
+            if (f.wire != 2 || has_key || !valid_utf8(f.ptr, f.len)) return FALLBACK;
+            has_key = 1;
             *key = f.ptr;
             *key_len = f.len;
         } else if (f.field == 2) {
@@ -257,12 +259,36 @@ static int keyvalue_parts(Reader r, const uint8_t **key, size_t *key_len, Reader
     return 0;
 }
 
+/* Whether the KeyValue entries under ``field_no`` repeat a key (the Python decoder keeps the
+ * last; JSON must not hold both). Past 256 entries the check is left to the Python decoder. */
+static int has_duplicate_keys(Reader r, uint32_t field_no) {
+    const uint8_t *keys[256];
+    size_t lens[256];
+    int n = 0;
+    Field f;
+    for (int rc; (rc = next_field(&r, &f)) != 0;) {
+        if (rc < 0) return 1;
+        if (f.field != field_no || f.wire != 2) continue;
+        const uint8_t *key;
+        size_t key_len;
+        Reader value;
+        if (keyvalue_parts(sub(&f), &key, &key_len, &value) || n == 256) return 1;
+        for (int i = 0; i < n; i++)
+            if (lens[i] == key_len && memcmp(keys[i], key, key_len) == 0) return 1;
+        keys[n] = key;
+        lens[n] = key_len;
+        n++;
+    }
+    return 0;
+}
+
 /* The KeyValue entries found under ``field_no`` of a message, as a JSON object. With
  * ``strip_promoted``, string-valued keys that have their own column are left out (storage
  * puts them back on read), so each value is stored once. */
 static int keyvalues_json(Buf *b, Reader r, uint32_t field_no, int depth, int strip_promoted) {
     Field f;
     int first = 1;
+    if (has_duplicate_keys(r, field_no)) return FALLBACK;
     PUT(b, "{");
     FOR_FIELDS(&r, &f) {
         if (f.field != field_no) continue;
@@ -415,6 +441,10 @@ static int is_stripped_key(const uint8_t *key, size_t key_len, Reader value) {
     for (size_t k = 0; k < sizeof STRIPPED_KEYS / sizeof *STRIPPED_KEYS; k++)
         if (key_len == strlen(STRIPPED_KEYS[k]) && memcmp(key, STRIPPED_KEYS[k], key_len) == 0) match = 1;
     if (!match || value.p == NULL) return 0;
+    Reader scan = value;
+    Field f;
+    for (int rc; (rc = next_field(&scan, &f)) != 0;)  /* leave doubtful values to anyvalue_json's checks */
+        if (rc < 0 || (f.field == 1 && f.wire == 2 && !valid_utf8(f.ptr, f.len))) return 0;
     Promoted p = {0};
     promoted_value(value, &p);
     return p.kind == 1;
@@ -450,7 +480,11 @@ static int events_json(Buf *b, Reader span) {
         size_t name_len = 0;
         FOR_FIELDS(&e, &ef) {
             if (ef.field == 1 && ef.wire == 1) time = ef.u64;
-            else if (ef.field == 2 && ef.wire == 2) { name = ef.ptr; name_len = ef.len; }
+            else if (ef.field == 2 && ef.wire == 2) {
+                if (!valid_utf8(ef.ptr, ef.len)) return FALLBACK;
+                name = ef.ptr;
+                name_len = ef.len;
+            }
             else if (ef.field == 4 && ef.u64) return FALLBACK;  /* dropped_attributes_count */
         }
         if (!first) PUT(b, ",");
@@ -485,7 +519,11 @@ static int links_json(Buf *b, Reader span) {
         FOR_FIELDS(&l, &lf) {
             if (lf.field == 1 && lf.wire == 2) { tid = lf.ptr; tid_len = lf.len; }
             else if (lf.field == 2 && lf.wire == 2) { sid = lf.ptr; sid_len = lf.len; }
-            else if (lf.field == 3 && lf.wire == 2) { state = lf.ptr; state_len = lf.len; }
+            else if (lf.field == 3 && lf.wire == 2) {
+                if (!valid_utf8(lf.ptr, lf.len)) return FALLBACK;
+                state = lf.ptr;
+                state_len = lf.len;
+            }
             else if (lf.field == 6 && lf.wire == 5) flags = lf.u64;
             else if (lf.field == 5 && lf.u64) return FALLBACK;
         }
@@ -524,9 +562,9 @@ static int decode_span(Reader span, Context *ctx) {
         switch (f.field) {
         case 1: if (f.wire != 2) return FALLBACK; tid = f.ptr; tid_len = f.len; break;
         case 2: if (f.wire != 2) return FALLBACK; sid = f.ptr; sid_len = f.len; break;
-        case 3: if (f.wire != 2) return FALLBACK; state = f.ptr; state_len = f.len; break;
+        case 3: if (f.wire != 2 || !valid_utf8(f.ptr, f.len)) return FALLBACK; state = f.ptr; state_len = f.len; break;
         case 4: if (f.wire != 2) return FALLBACK; parent = f.ptr; parent_len = f.len; break;
-        case 5: if (f.wire != 2) return FALLBACK; name = f.ptr; name_len = f.len; break;
+        case 5: if (f.wire != 2 || !valid_utf8(f.ptr, f.len)) return FALLBACK; name = f.ptr; name_len = f.len; break;
         case 6: if (f.wire != 0) return FALLBACK; kind = f.u64; break;
         case 7: if (f.wire != 1) return FALLBACK; start = f.u64; break;
         case 8: if (f.wire != 1) return FALLBACK; end = f.u64; break;
@@ -539,7 +577,11 @@ static int decode_span(Reader span, Context *ctx) {
             Reader s = sub(&f);
             Field sf;
             FOR_FIELDS(&s, &sf) {
-                if (sf.field == 2 && sf.wire == 2) { status_msg = sf.ptr; status_msg_len = sf.len; }
+                if (sf.field == 2 && sf.wire == 2) {
+                    if (!valid_utf8(sf.ptr, sf.len)) return FALLBACK;
+                    status_msg = sf.ptr;
+                    status_msg_len = sf.len;
+                }
                 else if (sf.field == 3 && sf.wire == 0) status_code = sf.u64;
             }
             break;
@@ -600,6 +642,7 @@ static int decode_scope_spans(Reader r, Context *ctx) {
             Reader s = sub(&f);
             Field sf;
             FOR_FIELDS(&s, &sf) {
+                if ((sf.field == 1 || sf.field == 2) && sf.wire == 2 && !valid_utf8(sf.ptr, sf.len)) return FALLBACK;
                 if (sf.field == 1 && sf.wire == 2) { ctx->scope_name = sf.ptr; ctx->scope_name_len = sf.len; }
                 else if (sf.field == 2 && sf.wire == 2) { ctx->scope_version = sf.ptr; ctx->scope_version_len = sf.len; }
                 else if (sf.field == 3 || (sf.field == 4 && sf.u64)) return FALLBACK;  /* attributes, dropped */

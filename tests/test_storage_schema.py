@@ -1,0 +1,128 @@
+"""The DuckDB file: an old schema is migrated by the real server at start-up; every data table is
+keyed by tenant; a file from a newer journeytrace is refused.
+"""
+
+from __future__ import annotations
+
+import time
+
+import duckdb
+import httpx
+import pytest
+
+from journeytrace.storage import schema
+from jt_helpers import ServerExited, new_span_id, new_trace_id, real_spans, user_attributes, wait_for_journey
+
+DB_NAME = "journeytrace.duckdb"
+
+
+def _v1_database(path, trace_id: str, span_id: str, start: int, span_type: str | None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    try:
+        assert schema.migrate(con, target=1) == 0
+        assert schema.current_version(con) == 1
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        assert "journeys" not in tables
+        con.execute(
+            """
+            INSERT INTO spans (tenant, journey_id, trace_id, span_id, parent_span_id, trace_state, flags, name,
+                               kind, service_name, start_unix_nano, end_unix_nano, status_code, status_message,
+                               span_type, platform, interaction_id, customer_phone_hash, queue, agent, attributes,
+                               resource_attributes, scope_name, scope_version, events, links, extra,
+                               received_unix_nano)
+            VALUES ('default', ?, ?, ?, NULL, NULL, 1, 'legacy span', 2, 'legacy-service', ?, ?, 2, 'old error',
+                    ?, NULL, NULL, NULL, NULL, NULL, '{"k":"v","n":3}', '{"service.name":"legacy-service"}',
+                    'legacy.scope', '0.1', '[{"time_unix_nano":5,"name":"e","attributes":{}}]', NULL, NULL, ?)
+            """,
+            [trace_id, trace_id, span_id, start, start + 1000, span_type, time.time_ns()],
+        )
+    finally:
+        con.close()
+
+
+def _meta(path) -> dict[str, str]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return dict(con.execute("SELECT key, value FROM meta").fetchall())
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize(
+    "span_type", [None, "ivr"], ids=["plain-otel-span", "span-with-cx.span.type"]
+)
+def test_server_migrates_a_version_1_file(server_factory, span_type):
+    """Most stored spans have no cx.span.type (span_type NULL): the upgrade must handle them."""
+    assert schema.SCHEMA_VERSION >= 2
+    trace_id, span_id = new_trace_id().hex(), new_span_id().hex()
+    start = 1_600_000_000_000_000_000
+    server = server_factory(start=False)
+    db_path = server.data_dir / DB_NAME
+    _v1_database(db_path, trace_id, span_id, start, span_type)
+
+    server.start()
+    with httpx.Client(base_url=server.query_url, timeout=15) as client:
+        listed = client.get("/api/journeys", params={"service": "legacy-service"}).json()["journeys"]
+        assert [j["journey_id"] for j in listed] == [trace_id]
+        assert listed[0]["start_unix_nano"] == start and listed[0]["end_unix_nano"] == start + 1000
+        journey = wait_for_journey(client, trace_id, 1)
+        (span,) = real_spans(journey)
+        assert (span["span_id"], span["name"], span["kind"], span["status_code"]) == (
+            span_id, "legacy span", "SPAN_KIND_SERVER", "STATUS_CODE_ERROR",
+        )  # fmt: skip
+        expected = {"k": "v", "n": 3} if span_type is None else {"k": "v", "n": 3, "cx.span.type": span_type}
+        assert user_attributes(span) == expected
+        assert span["events"] == [{"time_unix_nano": 5, "name": "e", "attributes": {}}]
+    assert server.stop() == 0
+
+    assert _meta(db_path)["schema_version"] == str(schema.SCHEMA_VERSION)
+
+    # A second start on the migrated file changes nothing.
+    server.start()
+    with httpx.Client(base_url=server.query_url, timeout=15) as client:
+        assert len(real_spans(wait_for_journey(client, trace_id, 1))) == 1
+    assert server.stop() == 0
+    assert _meta(db_path)["schema_version"] == str(schema.SCHEMA_VERSION)
+
+
+def test_every_data_table_is_keyed_by_tenant(server_factory):
+    """Every table starts with a ``tenant`` column (schema.py's design rule); the one exception
+    is ``meta``, the file's own settings (schema version, phone hash key)."""
+    server = server_factory()
+    assert server.stop() == 0
+    con = duckdb.connect(str(server.data_dir / DB_NAME), read_only=True)
+    try:
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY table_name"
+        ).fetchall()]  # fmt: skip
+        first_columns = dict(con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND ordinal_position = 1"
+        ).fetchall())  # fmt: skip
+        with_tenant = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'main' AND column_name = 'tenant'"
+        ).fetchall()}  # fmt: skip
+    finally:
+        con.close()
+    assert {"spans", "journeys", "meta"} <= set(tables)
+    assert [t for t in tables if t not in with_tenant] == ["meta"]
+    for table in tables:
+        if table != "meta":
+            assert first_columns[table] == "tenant", f"{table} starts with {first_columns[table]!r}"
+
+
+def test_a_file_from_a_newer_journeytrace_is_refused(server_factory):
+    server = server_factory(start=False)
+    db_path = server.data_dir / DB_NAME
+    db_path.parent.mkdir(parents=True)
+    con = duckdb.connect(str(db_path))
+    schema.migrate(con)
+    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(schema.SCHEMA_VERSION + 1)])
+    con.close()
+    with pytest.raises(ServerExited):
+        server.start(timeout=30)
+    assert server.proc.returncode != 0
+    assert "newer than this journeytrace" in server.log_text()
+    # The file is left as it was.
+    assert _meta(db_path)["schema_version"] == str(schema.SCHEMA_VERSION + 1)
