@@ -1,13 +1,17 @@
 """Customer phone numbers leave the receiving path as keyed hashes.
 
-Runs before the write-ahead log, so by default a raw customer number never touches disk:
-``cx.telephony.ani.number`` is replaced by ``cx.telephony.ani.hash`` (HMAC-SHA256, see
-``journeytrace.phone``). The dialled number and a transfer target get a ``.hash`` twin beside
-them, which is what the phone + time matcher compares.
+Runs before the write-ahead log, so by default a raw customer number never touches disk. The
+decoder has already taken a string ``cx.telephony.ani.number`` out of the attributes JSON into
+the batch's ``customer_phone`` column; here it comes back as ``cx.telephony.ani.hash``
+(HMAC-SHA256, ``journeytrace.phone``), and as itself only with ``store_raw_phone_numbers``.
+That is string appends over Arrow columns, with no JSON parsing. The dialled number and a
+transfer target (rarer) get a ``.hash`` twin beside them, which the phone + time matcher
+compares.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -19,18 +23,19 @@ from journeytrace.phone import keyed_hash
 from journeytrace.spans import SpanBatch
 from journeytrace.values import to_otlp_json
 
-_HASHED = (
-    (semconv.CX_TELEPHONY_ANI_NUMBER, semconv.CX_TELEPHONY_ANI_HASH),
+_TWINNED = (
     (semconv.CX_TELEPHONY_DNIS_NUMBER, semconv.CX_TELEPHONY_DNIS_HASH),
     (semconv.CX_TRANSFER_TARGET, semconv.CX_TRANSFER_TARGET_HASH),
 )
+_ANI = (semconv.CX_TELEPHONY_ANI_NUMBER, semconv.CX_TELEPHONY_ANI_HASH)
 
 
-def _hash_attributes(attrs: dict[str, Any], key: bytes, keep_raw: bool, *, otlp_json: bool = False) -> bool:
-    """Add the hash twins (and drop the raw customer number) in place; ``otlp_json`` when values
-    are OTLP JSON AnyValues (the exact form kept in ``extra``)."""
+def _hash_twins(attrs: dict[str, Any], key: bytes, keep_raw: bool, pairs: tuple[tuple[str, str], ...],
+                *, otlp_json: bool = False) -> bool:  # fmt: skip
+    """Add ``.hash`` twins (and drop a raw customer number) in place; ``otlp_json`` when the
+    values are OTLP JSON AnyValues (the exact form kept in ``extra``)."""
     changed = False
-    for raw_key, hash_key in _HASHED:
+    for raw_key, hash_key in pairs:
         value = attrs.get(raw_key)
         if otlp_json:
             value = value.get("stringValue") if isinstance(value, dict) else None
@@ -45,35 +50,66 @@ def _hash_attributes(attrs: dict[str, Any], key: bytes, keep_raw: bool, *, otlp_
     return changed
 
 
+_cached_hash = functools.lru_cache(maxsize=65536)(keyed_hash)  # callers ring more than once
+_SLOW_PATTERN = r'"cx\.(telephony\.(dnis|ani)\.number|transfer\.target)"'
+
+
+def _ani_members(number: str, hashed: str | None, keep_raw: bool) -> str:
+    members = []
+    if hashed is not None:
+        members.append(f'"{semconv.CX_TELEPHONY_ANI_HASH}":"{hashed}"')
+    if keep_raw:
+        members.append(f'"{semconv.CX_TELEPHONY_ANI_NUMBER}":{json.dumps(number, ensure_ascii=False)}')
+    return ",".join(members)
+
+
 def protect_phone_numbers(batch: SpanBatch, key: bytes, *, keep_raw: bool) -> SpanBatch:
-    """Hash phone numbers in ``batch`` (and drop raw customer numbers unless ``keep_raw``)."""
+    """Hash phone numbers in ``batch``; the raw customer number survives only with ``keep_raw``.
+
+    Runs on the receiving path for every request, so it makes as few Arrow calls as it can and
+    touches in Python only the rows that hold a number.
+    """
     table = batch.table
+    n = len(table)
     phones = table.column("customer_phone")
-    hashes = pa.array(
-        [None if p is None else keyed_hash(key, p) for p in phones.to_pylist()] if phones.null_count < len(phones)
-        else [None] * len(phones),
-        pa.string(),
-    )  # fmt: skip
     attributes = table.column("attributes")
-    candidates = pc.or_(
-        pc.match_substring(attributes, '"cx.telephony.'), pc.match_substring(attributes, '"cx.transfer.target"')
+    extra = table.column("extra")
+    # Rows the decoder could not fully clean: dialled numbers, transfer targets, customer numbers
+    # that are not strings (left in the JSON), and spans whose exact attribute form is kept.
+    slow_mask = pc.match_substring_regex(attributes, _SLOW_PATTERN)
+    if extra.null_count < n:
+        slow_mask = pc.or_(slow_mask, pc.fill_null(pc.match_substring(extra, '"attributes_exact"'), False))
+    slow = pc.indices_nonzero(slow_mask).to_pylist() if pc.any(slow_mask).as_py() else []
+    if phones.null_count == n and not slow:
+        return SpanBatch(batch.tenant, table, journey_id=batch.journey_id, customer_phone_hash=pa.nulls(n, pa.string()))
+
+    new_attributes = attributes.to_pylist()
+    hashes: list[str | None] = [None] * n
+    if phones.null_count < n:
+        for i, number in enumerate(phones.to_pylist()):
+            if number is None:
+                continue
+            hashes[i] = hashed = _cached_hash(key, number)
+            text = new_attributes[i]
+            raw_in_json = keep_raw and f'"{semconv.CX_TELEPHONY_ANI_NUMBER}"' in text
+            members = _ani_members(number, hashed, keep_raw and not raw_in_json)
+            if members:
+                new_attributes[i] = text[:-1] + ("," if text != "{}" else "") + members + "}"
+    new_extra = extra.to_pylist() if slow else None
+    for i in slow:
+        attrs = json.loads(new_attributes[i])
+        if _hash_twins(attrs, key, keep_raw, (_ANI, *_TWINNED)):
+            new_attributes[i] = json.dumps(attrs, separators=(",", ":"), ensure_ascii=False)
+        if new_extra and new_extra[i] and "attributes_exact" in new_extra[i]:
+            fields = json.loads(new_extra[i])
+            if _hash_twins(fields["attributes_exact"], key, keep_raw, (_ANI, *_TWINNED), otlp_json=True):
+                new_extra[i] = json.dumps(fields, separators=(",", ":"))
+    columns = {"attributes": pa.array(new_attributes, pa.string()), "customer_phone": pa.nulls(n, pa.string())}
+    if new_extra is not None:
+        columns["extra"] = pa.array(new_extra, pa.string())
+    table = pa.Table.from_arrays(
+        [columns.get(name, table.column(name)) for name in table.schema.names], schema=table.schema
     )
-    rows = pc.indices_nonzero(candidates).to_pylist()
-    if rows:
-        new_attributes = attributes.to_pylist()
-        new_extra = table.column("extra").to_pylist()
-        for i in rows:
-            attrs = json.loads(new_attributes[i])
-            if _hash_attributes(attrs, key, keep_raw):
-                new_attributes[i] = json.dumps(attrs, separators=(",", ":"), ensure_ascii=False)
-            if new_extra[i] and "attributes_exact" in new_extra[i]:
-                extra = json.loads(new_extra[i])
-                if _hash_attributes(extra["attributes_exact"], key, keep_raw, otlp_json=True):
-                    new_extra[i] = json.dumps(extra, separators=(",", ":"))
-        table = table.set_column(
-            table.schema.get_field_index("attributes"), "attributes", pa.array(new_attributes, pa.string())
-        )
-        table = table.set_column(table.schema.get_field_index("extra"), "extra", pa.array(new_extra, pa.string()))
-    customer_phone = table.schema.get_field_index("customer_phone")
-    table = table.set_column(customer_phone, "customer_phone", pa.nulls(len(table), pa.string()))
-    return SpanBatch(batch.tenant, table, journey_id=batch.journey_id, customer_phone_hash=hashes)
+    return SpanBatch(
+        batch.tenant, table, journey_id=batch.journey_id, customer_phone_hash=pa.array(hashes, pa.string())
+    )

@@ -38,9 +38,11 @@ class Config:
     tenant: str = _setting("default", "tenant that data received without a tenant is stored under")
     max_request_bytes: int = _setting(16 * MiB, "largest OTLP request accepted, after decompression")
     max_queued_spans: int = _setting(
-        100_000, "spans accepted but not yet committed; beyond this, senders are told to retry later"
+        300_000, "spans accepted but not yet committed; beyond this, senders are told to retry later"
     )
-    max_commit_spans: int = _setting(100_000, "most spans written to DuckDB in one transaction")
+    max_commit_spans: int = _setting(
+        250_000, "most spans written to DuckDB in one transaction (large ones are cheaper per span)"
+    )
     commit_interval_ms: int = _setting(
         500, "how long acknowledged spans gather before one DuckDB commit (their delay before they are searchable)"
     )

@@ -29,10 +29,14 @@ except ImportError:  # built without a C compiler: the Python decoder below does
 INT64_MAX = 2**63 - 1
 
 STRIPPED_KEYS = frozenset(
-    (semconv.CX_SPAN_TYPE, semconv.CX_PLATFORM_INTERACTION_ID, semconv.CX_QUEUE_NAME, semconv.CX_AGENT_ID)
-)
-"""Promoted attributes whose string values are stored only in their column, not again in the
-attributes JSON (the largest column on disk); ``storage.reads`` puts them back."""
+    (
+        semconv.CX_SPAN_TYPE, semconv.CX_PLATFORM_INTERACTION_ID, semconv.CX_QUEUE_NAME, semconv.CX_AGENT_ID,
+        semconv.CX_TELEPHONY_ANI_NUMBER,
+    )
+)  # fmt: skip
+"""Promoted attributes whose string values travel only in their column, not in the attributes
+JSON: the first four to be stored once (``storage.reads`` puts them back), the customer number
+so that it is hashed (``correlator.pii``) before any of it is written."""
 _MAX_REASONS = 5
 
 

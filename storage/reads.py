@@ -26,7 +26,7 @@ STATUS_CODES = ("STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR")
 _STRIPPED_ORDER = (
     semconv.CX_SPAN_TYPE, semconv.CX_PLATFORM_INTERACTION_ID, semconv.CX_QUEUE_NAME, semconv.CX_AGENT_ID,
 )
-assert frozenset(_STRIPPED_ORDER) == STRIPPED_KEYS
+assert frozenset(_STRIPPED_ORDER) | {semconv.CX_TELEPHONY_ANI_NUMBER} == STRIPPED_KEYS
 
 _SPAN_SELECT = """
 SELECT trace_id, span_id, parent_span_id, trace_state, flags, name, kind, service_name,

@@ -66,9 +66,11 @@ class StoreConfig:
     path: Path
     """The DuckDB file; the WAL lives in a ``wal/`` folder beside it."""
     correlator: CorrelatorConfig
-    max_queued_spans: int = 100_000
-    max_commit_spans: int = 100_000
+    max_queued_spans: int = 300_000
+    max_commit_spans: int = 250_000
     commit_interval: float = 0.5
+    memory_limit: str = "384MB"
+    """DuckDB's buffer pool; its default (80% of RAM) would let the server grow far past 1 GiB."""
     read_threads: int = 4
 
 
@@ -149,7 +151,7 @@ class SpanStore:
 
     def _open(self) -> None:
         self.config.path.parent.mkdir(parents=True, exist_ok=True)
-        db = duckdb.connect(str(self.config.path))
+        db = duckdb.connect(str(self.config.path), config={"memory_limit": self.config.memory_limit})
         found = schema.migrate(db)
         if found and found < schema.SCHEMA_VERSION:
             log.info("migrated %s from schema version %d to %d", self.config.path, found, schema.SCHEMA_VERSION)

@@ -433,7 +433,7 @@ static int col_promoted(Column *c, const Promoted *p) {
 
 /* Keys whose string values live only in their column (journeytrace.spans.STRIPPED_KEYS). */
 static const char *const STRIPPED_KEYS[] = {
-    "cx.span.type", "cx.platform.interaction.id", "cx.queue.name", "cx.agent.id",
+    "cx.span.type", "cx.platform.interaction.id", "cx.queue.name", "cx.agent.id", "cx.telephony.ani.number",
 };
 
 static int is_stripped_key(const uint8_t *key, size_t key_len, Reader value) {
