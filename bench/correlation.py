@@ -88,6 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--probes", type=int, default=200)
     parser.add_argument("--background-spans", type=int, default=3_000_000)
+    parser.add_argument("--background-rate", type=float, default=20_000, help="spans/s; 0 = as fast as possible")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="jt-corr-"))
     ports = {name: free_port() for name in ("otlp-grpc-port", "otlp-http-port", "query-port", "tempo-port")}
@@ -106,6 +107,7 @@ def main() -> None:
     background = subprocess.Popen([
         sys.executable, str(Path(__file__).parent / "ingest.py"), "--client", "--port", str(ports["otlp-grpc-port"]),
         "--spans", str(args.background_spans), "--out", str(data_dir / "background.json"),
+        "--rate", str(args.background_rate),
     ])  # fmt: skip
     lags: list[float] = []
     stop = threading.Event()
@@ -120,6 +122,7 @@ def main() -> None:
     report = {
         "date": time.strftime("%Y-%m-%d"),
         "probes": len(lags),
+        "background_spans_per_second": args.background_rate or "max",
         "lag_p50_s": round(statistics.median(lags), 3),
         "lag_p99_s": round(lags[min(len(lags) - 1, int(len(lags) * 0.99))], 3),
         "lag_max_s": round(lags[-1], 3),

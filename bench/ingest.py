@@ -41,8 +41,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def client(port: int, total_spans: int, streams: int, journeys_per_request: int, out: Path) -> None:
-    """Send requests until ``total_spans`` are acknowledged; write the counts to ``out``."""
+def client(port: int, total_spans: int, streams: int, journeys_per_request: int, out: Path, rate: float = 0) -> None:
+    """Send requests until ``total_spans`` are acknowledged (at most ``rate`` spans/s if set);
+    write the counts to ``out``."""
     rng = random.Random(7)
     start_ns = time.time_ns() - 3600 * 10**9
     templates = [
@@ -62,6 +63,10 @@ def client(port: int, total_spans: int, streams: int, journeys_per_request: int,
                 if n >= requests_total:
                     break
                 state["next"] += 1
+            if rate:
+                delay = began + n * spans_per_request / rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
             body = templates[n % len(templates)].replace(MARKER, b"\x01" + n.to_bytes(11, "big"))
             while True:
                 try:
@@ -77,8 +82,8 @@ def client(port: int, total_spans: int, streams: int, journeys_per_request: int,
                 state["acked"] += spans_per_request
         channel.close()
 
-    began = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(streams)]
+    began = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
@@ -99,12 +104,13 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=5_000_000)
     parser.add_argument("--streams", type=int, default=4)
     parser.add_argument("--journeys-per-request", type=int, default=25)
+    parser.add_argument("--rate", type=float, default=0, help="spans/s to send at most (default: as fast as acknowledged)")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
-        client(args.port, args.spans, args.streams, args.journeys_per_request, args.out)
+        client(args.port, args.spans, args.streams, args.journeys_per_request, args.out, args.rate)
         return
 
     data_dir = Path(tempfile.mkdtemp(prefix="jt-bench-"))
