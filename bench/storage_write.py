@@ -1,8 +1,8 @@
 """Why storage writes Arrow tables: DuckDB insert throughput by method and batch size.
 
 Compares, for the same decoded CX spans, ``INSERT ... SELECT FROM <arrow table>`` against
-``executemany`` with row tuples (the Python client has no appender API), each followed by the
-journeys upsert and a commit, as the store does.
+``executemany`` with row tuples (the Python client has no appender API), each in its own
+transaction, for the ``spans`` table alone (correlation is measured by bench/ingest.py).
 
     python bench/storage_write.py
 """
@@ -23,13 +23,14 @@ from cxdata import MARKER, build_request  # noqa: E402
 
 from journeytrace.spans import decode_body  # noqa: E402
 from journeytrace.storage import schema  # noqa: E402
-from journeytrace.storage.store import _INSERT_SPANS, _UPSERT_JOURNEYS, SpanStore, StoreConfig  # noqa: E402
+from journeytrace.correlator import CorrelatorConfig  # noqa: E402
+from journeytrace.storage.store import _INSERT_SPANS, SpanStore, StoreConfig  # noqa: E402
 
 
 def spans(count: int) -> pa.Table:
     rng = random.Random(3)
     templates = [build_request(25, rng, 1_790_000_000 * 10**9 + i).SerializeToString() for i in range(8)]
-    store = SpanStore(StoreConfig(path=Path("unused")))
+    store = SpanStore(StoreConfig(path=Path("unused"), correlator=CorrelatorConfig(phone_hash_key=b"k" * 32)))
     tables = []
     for n in range(count // 500):
         body = templates[n % len(templates)].replace(MARKER, b"\x01" + n.to_bytes(11, "big"))
@@ -46,15 +47,15 @@ def run(table: pa.Table, batch_rows: int, method: str) -> float:
         for offset in range(0, table.num_rows, batch_rows):
             part = table.slice(offset, batch_rows)
             con.execute("BEGIN")
-            con.register("incoming", part)
+            part = part.set_column(1, "journey_id", part.column("trace_id"))
+            con.register("labelled", part)
             if method == "arrow":
                 con.execute(_INSERT_SPANS)
             else:
                 rows = list(zip(*(col.to_pylist() for col in part.columns), strict=True))
                 con.executemany(f"INSERT INTO spans VALUES ({placeholders})", rows)
-            con.execute(_UPSERT_JOURNEYS)
             con.execute("COMMIT")
-            con.unregister("incoming")
+            con.unregister("labelled")
         elapsed = time.perf_counter() - began
         con.close()
     return table.num_rows / elapsed
