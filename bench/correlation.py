@@ -19,7 +19,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ingest import free_port  # noqa: E402
+from ingest import start_server  # noqa: E402
 
 from journeytrace.ids import journey_trace_id  # noqa: E402
 
@@ -90,20 +89,8 @@ def main() -> None:
     parser.add_argument("--background-spans", type=int, default=3_000_000)
     parser.add_argument("--background-rate", type=float, default=20_000, help="spans/s; 0 = as fast as possible")
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="jt-corr-"))
-    ports = {name: free_port() for name in ("otlp-grpc-port", "otlp-http-port", "query-port", "tempo-port")}
-    cmd = [sys.executable, "-m", "journeytrace", "serve", "--data-dir", str(data_dir), "--log-level", "warning"]
-    for name, port in ports.items():
-        cmd += [f"--{name}", str(port)]
-    server = subprocess.Popen(cmd)
+    data_dir, ports, server = start_server("jt-corr-")
     query_url = f"http://127.0.0.1:{ports['query-port']}"
-    for _ in range(300):
-        try:
-            if httpx.get(f"{query_url}/readyz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
     background = subprocess.Popen([
         sys.executable, str(Path(__file__).parent / "ingest.py"), "--client", "--port", str(ports["otlp-grpc-port"]),
         "--spans", str(args.background_spans), "--out", str(data_dir / "background.json"),

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 import grpc
+import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cxdata import MARKER, SPANS_PER_JOURNEY, build_request  # noqa: E402
@@ -92,6 +93,24 @@ def client(port: int, total_spans: int, streams: int, journeys_per_request: int,
     out.write_text(json.dumps({"acked": state["acked"], "seconds": elapsed, "retries": state["retries"]}))
 
 
+def start_server(prefix: str) -> tuple[Path, dict[str, int], subprocess.Popen[bytes]]:
+    """`journeytrace serve` on free ports and a fresh data directory, once it is ready."""
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    ports = {name: free_port() for name in ("otlp-grpc-port", "otlp-http-port", "query-port", "tempo-port")}
+    cmd = [sys.executable, "-m", "journeytrace", "serve", "--data-dir", str(data_dir), "--log-level", "warning"]
+    for name, port in ports.items():
+        cmd += [f"--{name}", str(port)]
+    server = subprocess.Popen(cmd)
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{ports['query-port']}/readyz").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    return data_dir, ports, server
+
+
 def _rss_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -113,21 +132,7 @@ def main() -> None:
         client(args.port, args.spans, args.streams, args.journeys_per_request, args.out, args.rate)
         return
 
-    data_dir = Path(tempfile.mkdtemp(prefix="jt-bench-"))
-    ports = {name: free_port() for name in ("otlp-grpc-port", "otlp-http-port", "query-port", "tempo-port")}
-    cmd = [sys.executable, "-m", "journeytrace", "serve", "--data-dir", str(data_dir), "--log-level", "warning"]
-    for name, port in ports.items():
-        cmd += [f"--{name}", str(port)]
-    server = subprocess.Popen(cmd)
-    import httpx
-
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{ports['query-port']}/readyz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
+    data_dir, ports, server = start_server("jt-bench-")
     result_file = data_dir / "client.json"
     client_cmd = [
         sys.executable, __file__, "--client", "--port", str(ports["otlp-grpc-port"]),

@@ -30,6 +30,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from journeytrace.values import to_proto
+
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -341,34 +343,7 @@ def set_attr(attributes: Any, key: str, value: Any) -> None:
     if isinstance(value, AnyValue):
         kv.value.CopyFrom(value)
     else:
-        _to_anyvalue(value, kv.value)
-
-
-def _to_anyvalue(value: Any, out: AnyValue) -> None:
-    if isinstance(value, str):
-        out.string_value = value
-    elif isinstance(value, bool):
-        out.bool_value = value
-    elif isinstance(value, int):
-        out.int_value = value
-    elif isinstance(value, float):
-        out.double_value = value
-    elif isinstance(value, bytes):
-        out.bytes_value = value
-    elif isinstance(value, list):
-        out.array_value.SetInParent()
-        for item in value:
-            _to_anyvalue(item, out.array_value.values.add())
-    elif isinstance(value, dict):
-        out.kvlist_value.SetInParent()
-        for k, item in value.items():
-            kv = out.kvlist_value.values.add()
-            kv.key = k
-            _to_anyvalue(item, kv.value)
-    elif value is None:
-        pass
-    else:
-        raise TypeError(value)
+        to_proto(value, kv.value)  # journeytrace.values; its inverse is round-trip tested
 
 
 def simple_request(
