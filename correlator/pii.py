@@ -2,9 +2,10 @@
 
 Runs before the write-ahead log, so by default a raw customer number never touches disk. The
 decoder has already taken a string ``cx.telephony.ani.number`` out of the attributes JSON into
-the batch's ``customer_phone`` column; here it comes back as ``cx.telephony.ani.hash``
-(HMAC-SHA256, ``journeytrace.phone``), and as itself only with ``store_raw_phone_numbers``.
-That is string appends over Arrow columns, with no JSON parsing. The dialled number and a
+the batch's ``customer_phone`` column; here that column is replaced by the number's keyed hash
+(HMAC-SHA256, ``journeytrace.phone``), which storage keeps in ``customer_phone_hash`` and the
+read APIs show as ``cx.telephony.ani.hash``. The raw number goes back into the JSON only with
+``store_raw_phone_numbers``. The common case parses no JSON at all. The dialled number and a
 transfer target (rarer) get a ``.hash`` twin beside them, which the phone + time matcher
 compares.
 """
@@ -54,13 +55,6 @@ _cached_hash = functools.lru_cache(maxsize=65536)(keyed_hash)  # callers ring mo
 _SLOW_PATTERN = r'"cx\.(telephony\.(dnis|ani)\.number|transfer\.target)"'
 
 
-def _ani_members(number: str, hashed: str | None, keep_raw: bool) -> str:
-    members = []
-    if hashed is not None:
-        members.append(f'"{semconv.CX_TELEPHONY_ANI_HASH}":"{hashed}"')
-    if keep_raw:
-        members.append(f'"{semconv.CX_TELEPHONY_ANI_NUMBER}":{json.dumps(number, ensure_ascii=False)}')
-    return ",".join(members)
 
 
 def protect_phone_numbers(batch: SpanBatch, key: bytes, *, keep_raw: bool) -> SpanBatch:
@@ -83,20 +77,21 @@ def protect_phone_numbers(batch: SpanBatch, key: bytes, *, keep_raw: bool) -> Sp
     if phones.null_count == n and not slow:
         return SpanBatch(batch.tenant, table, journey_id=batch.journey_id, customer_phone_hash=pa.nulls(n, pa.string()))
 
-    new_attributes = attributes.to_pylist()
     hashes: list[str | None] = [None] * n
+    new_attributes = attributes.to_pylist() if keep_raw or slow else None
     if phones.null_count < n:
         for i, number in enumerate(phones.to_pylist()):
             if number is None:
                 continue
-            hashes[i] = hashed = _cached_hash(key, number)
-            text = new_attributes[i]
-            raw_in_json = keep_raw and f'"{semconv.CX_TELEPHONY_ANI_NUMBER}"' in text
-            members = _ani_members(number, hashed, keep_raw and not raw_in_json)
-            if members:
-                new_attributes[i] = text[:-1] + ("," if text != "{}" else "") + members + "}"
+            hashes[i] = _cached_hash(key, number)
+            if keep_raw and new_attributes is not None:  # opted in: the number goes back as it came
+                text = new_attributes[i]
+                member = f'"{semconv.CX_TELEPHONY_ANI_NUMBER}":{json.dumps(number, ensure_ascii=False)}'
+                if f'"{semconv.CX_TELEPHONY_ANI_NUMBER}"' not in text:
+                    new_attributes[i] = text[:-1] + ("," if text != "{}" else "") + member + "}"
     new_extra = extra.to_pylist() if slow else None
     for i in slow:
+        assert new_attributes is not None
         attrs = json.loads(new_attributes[i])
         if _hash_twins(attrs, key, keep_raw, (_ANI, *_TWINNED)):
             new_attributes[i] = json.dumps(attrs, separators=(",", ":"), ensure_ascii=False)
@@ -104,7 +99,9 @@ def protect_phone_numbers(batch: SpanBatch, key: bytes, *, keep_raw: bool) -> Sp
             fields = json.loads(new_extra[i])
             if _hash_twins(fields["attributes_exact"], key, keep_raw, (_ANI, *_TWINNED), otlp_json=True):
                 new_extra[i] = json.dumps(fields, separators=(",", ":"))
-    columns = {"attributes": pa.array(new_attributes, pa.string()), "customer_phone": pa.nulls(n, pa.string())}
+    columns = {"customer_phone": pa.nulls(n, pa.string())}
+    if new_attributes is not None:
+        columns["attributes"] = pa.array(new_attributes, pa.string())
     if new_extra is not None:
         columns["extra"] = pa.array(new_extra, pa.string())
     table = pa.Table.from_arrays(

@@ -22,17 +22,19 @@ SPAN_KINDS = (
 )  # fmt: skip
 STATUS_CODES = ("STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR")
 
-# Attribute keys of the span_type, interaction_id, queue and agent columns (spans.STRIPPED_KEYS).
+# Attribute keys of the span_type, interaction_id, queue and agent columns (spans.STRIPPED_KEYS),
+# and of the customer number's hash (correlator.pii), each stored only in its column.
 _STRIPPED_ORDER = (
     semconv.CX_SPAN_TYPE, semconv.CX_PLATFORM_INTERACTION_ID, semconv.CX_QUEUE_NAME, semconv.CX_AGENT_ID,
+    semconv.CX_TELEPHONY_ANI_HASH,
 )
-assert frozenset(_STRIPPED_ORDER) | {semconv.CX_TELEPHONY_ANI_NUMBER} == STRIPPED_KEYS
+assert frozenset(_STRIPPED_ORDER) - {semconv.CX_TELEPHONY_ANI_HASH} | {semconv.CX_TELEPHONY_ANI_NUMBER} == STRIPPED_KEYS
 
 _SPAN_SELECT = """
 SELECT trace_id, span_id, parent_span_id, trace_state, flags, name, kind, service_name,
        start_unix_nano, end_unix_nano, status_code, status_message, attributes,
        resource_attributes, scope_name, scope_version, events, links, extra, interaction,
-       span_type, interaction_id, queue, agent
+       span_type, interaction_id, queue, agent, customer_phone_hash
 FROM spans
 WHERE tenant = ? AND journey_id = ?
 QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY received_unix_nano DESC) = 1
