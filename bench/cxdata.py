@@ -2,18 +2,26 @@
 
 A journey is an inbound call through Amazon Connect (telephony, IVR, queue), an AI voice agent
 with turns (LLM/STT/TTS), a handoff, and a human agent. Trace IDs start with ``MARKER`` so a
-sender can give every copy of a serialized request fresh journeys with one ``bytes.replace``.
+sender can give every copy of a serialized request fresh journeys with ``fresh_copy``; platform
+IDs (contact IDs, SIP Call-IDs) carry ``TEXT_MARKER`` for the same reason, or every copy would
+correlate with every other.
 """
 
 from __future__ import annotations
 
 import random
-import uuid
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 MARKER = b"\xab" * 12  # first 12 bytes of every template trace ID
+TEXT_MARKER = "JTMARKERJTMARKERJTMARKER"  # in every platform ID: 24 characters, the hex of 12 bytes
+
+
+def fresh_copy(template: bytes, n: int) -> bytes:
+    """A serialized template request with new trace and platform IDs (same length, so still valid)."""
+    prefix = b"\x01" + n.to_bytes(11, "big")
+    return template.replace(MARKER, prefix).replace(TEXT_MARKER.encode(), prefix.hex().encode())
 SPANS_PER_JOURNEY = 20
 
 _PLATFORMS = [("amazon-connect", "amazon_connect"), ("vapi", "vapi"), ("genesys-cloud", "genesys_cloud")]
@@ -54,7 +62,7 @@ def build_request(journeys: int, rng: random.Random, start_ns: int) -> ExportTra
         scopes[service] = (ss, platform)
     for j in range(journeys):
         trace_id = MARKER + j.to_bytes(4, "big")
-        contact_id = str(uuid.UUID(int=rng.getrandbits(128)))
+        contact_id = f"{TEXT_MARKER}-{j:04d}-{rng.getrandbits(32):08x}"
         phone = f"+1415555{rng.randrange(10000):04d}"
         queue = rng.choice(_QUEUES)
         t = start_ns + rng.randrange(10**9)
@@ -83,7 +91,7 @@ def build_request(journeys: int, rng: random.Random, start_ns: int) -> ExportTra
             if kind == "telephony":
                 _attr(span, "cx.telephony.ani.number", phone)
                 _attr(span, "cx.direction", "inbound")
-                _attr(span, "sip.call_id", str(uuid.UUID(int=rng.getrandbits(128))))
+                _attr(span, "sip.call_id", f"{TEXT_MARKER}-{j:04d}-{i:02d}@sip.example.com")
                 _attr(span, "cx.audio.mos", round(rng.uniform(3.0, 4.5), 2))
                 _attr(span, "cx.audio.jitter_ms", round(rng.uniform(1, 40), 1))
                 _attr(span, "cx.audio.packet_loss_pct", round(rng.uniform(0, 2), 2))

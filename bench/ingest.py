@@ -31,7 +31,7 @@ import grpc
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cxdata import MARKER, SPANS_PER_JOURNEY, build_request  # noqa: E402
+from cxdata import SPANS_PER_JOURNEY, build_request, fresh_copy  # noqa: E402
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
@@ -68,7 +68,7 @@ def client(port: int, total_spans: int, streams: int, journeys_per_request: int,
                 delay = began + n * spans_per_request / rate - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-            body = templates[n % len(templates)].replace(MARKER, b"\x01" + n.to_bytes(11, "big"))
+            body = fresh_copy(templates[n % len(templates)], n)
             while True:
                 try:
                     export(body, timeout=60)

@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cxdata import MARKER, build_request  # noqa: E402
+from cxdata import build_request, fresh_copy  # noqa: E402
 
 from journeytrace.spans import decode_body  # noqa: E402
 from journeytrace.storage import schema  # noqa: E402
@@ -33,7 +33,7 @@ def spans(count: int) -> pa.Table:
     store = SpanStore(StoreConfig(path=Path("unused"), correlator=CorrelatorConfig(phone_hash_key=b"k" * 32)))
     tables = []
     for n in range(count // 500):
-        body = templates[n % len(templates)].replace(MARKER, b"\x01" + n.to_bytes(11, "big"))
+        body = fresh_copy(templates[n % len(templates)], n)
         tables.append(store._to_arrow(decode_body(body, "default").batch))
     return pa.concat_tables(tables)
 

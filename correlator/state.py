@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import duckdb
+import pyarrow as pa
 
 from journeytrace import semconv
 from journeytrace.correlator import keys
@@ -393,8 +394,13 @@ def _reassign(cursor: duckdb.DuckDBPyConnection, tenant: str, now: int) -> dict[
             if current[interaction] != journey:
                 changed.append((interaction, journey))
     if changed:
-        cursor.execute("CREATE OR REPLACE TEMP TABLE changed (interaction VARCHAR, journey_id VARCHAR)")
-        cursor.executemany("INSERT INTO changed VALUES (?, ?)", changed)
+        changed_table = pa.table(
+            {"interaction": [i for i, _ in changed], "journey_id": [j for _, j in changed]},
+            schema=pa.schema([("interaction", pa.string()), ("journey_id", pa.string())]),
+        )
+        cursor.register("changed_rows", changed_table)  # executemany would insert ~400 rows/s
+        cursor.execute("CREATE OR REPLACE TEMP TABLE changed AS SELECT * FROM changed_rows")
+        cursor.unregister("changed_rows")
         cursor.execute(
             """UPDATE interactions SET journey_id = c.journey_id FROM changed c
                WHERE interactions.tenant = ? AND interactions.interaction = c.interaction""",
