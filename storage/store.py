@@ -134,7 +134,6 @@ class SpanStore:
         self._pending = 0
         self._pending_lock = threading.Lock()
         self._closing = False
-        self.spans_committed = 0
 
     # lifecycle -----------------------------------------------------------------------------
 
@@ -312,7 +311,6 @@ class SpanStore:
                     log.exception("commit of %d spans failed; retrying in %.1fs", rows, delay)
                     time.sleep(delay)
                     delay = min(delay * 2, 5.0)
-            self.spans_committed += rows
             self._release(rows)
             self._wal.truncate(position)
         cursor.close()
