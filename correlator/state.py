@@ -1,7 +1,7 @@
 """The persisted correlation state and the one function that advances it: ``correlate``.
 
 Storage calls ``correlate`` inside the transaction that inserts a batch (registered as the
-``incoming`` view), so correlation and the spans it labels commit together, and replaying the
+``incoming`` view, in the ``spans`` table's layout with each span's ``interaction`` key), so correlation and the spans it labels commit together, and replaying the
 write-ahead log after a crash repeats it exactly.
 
 State (tables created by storage's schema migration 3):
@@ -44,7 +44,6 @@ _COLUMNS = {
     semconv.SERVICE_NAME: "service_name",
 }
 
-INTERACTION_SQL = "coalesce(platform, 'otel') || ':' || coalesce(interaction_id, trace_id)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +94,9 @@ def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) 
         return _COLUMNS.get(attribute) or f"v[{slot[attribute]}]"
 
     cursor.execute(
-        f"""
+        """
         CREATE OR REPLACE TEMP TABLE batch_spans AS
-        SELECT tenant, {INTERACTION_SQL} AS interaction, coalesce(platform, 'otel') AS platform,
+        SELECT tenant, interaction, coalesce(platform, 'otel') AS platform,
                coalesce(interaction_id, trace_id) AS interaction_id, trace_id, span_type, queue, agent,
                service_name, start_unix_nano, end_unix_nano, customer_phone_hash,
                json_extract_string(attributes, ?::VARCHAR[]) AS v
