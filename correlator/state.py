@@ -164,24 +164,36 @@ def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) 
 
 
 def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
+    """Fold the batch's facts into ``interactions``: widen known rows, add new ones.
+
+    The table has no primary key (schema v4), so this is an update plus an anti-join insert;
+    the correlator is its only writer, which keeps ``(tenant, interaction)`` unique.
+    """
+    cursor.execute(
+        """
+        UPDATE interactions SET
+            start_unix_nano = least(interactions.start_unix_nano, f.start_unix_nano),
+            end_unix_nano = greatest(interactions.end_unix_nano, f.end_unix_nano),
+            handoff_unix_nano = greatest(interactions.handoff_unix_nano, f.handoff_unix_nano),
+            ani_hash = least(interactions.ani_hash, f.ani_hash),
+            dnis_hash = least(interactions.dnis_hash, f.dnis_hash),
+            target_hash = least(interactions.target_hash, f.target_hash),
+            journey_token = least(interactions.journey_token, f.journey_token),
+            services = list_sort(list_distinct(list_concat(interactions.services, f.services))),
+            has_handoff_span = interactions.has_handoff_span OR f.has_handoff_span,
+            updated_unix_nano = ?
+        FROM batch_facts f
+        WHERE interactions.tenant = f.tenant AND interactions.interaction = f.interaction
+        """,
+        [now],
+    )
     cursor.execute(
         """
         INSERT INTO interactions
-        SELECT tenant, interaction, platform, interaction_id, '', start_unix_nano, end_unix_nano,
-               handoff_unix_nano, ani_hash, dnis_hash, target_hash, journey_token, services,
-               coalesce(has_handoff_span, false), ?
-        FROM batch_facts
-        ON CONFLICT (tenant, interaction) DO UPDATE SET
-            start_unix_nano = least(interactions.start_unix_nano, excluded.start_unix_nano),
-            end_unix_nano = greatest(interactions.end_unix_nano, excluded.end_unix_nano),
-            handoff_unix_nano = greatest(interactions.handoff_unix_nano, excluded.handoff_unix_nano),
-            ani_hash = least(interactions.ani_hash, excluded.ani_hash),
-            dnis_hash = least(interactions.dnis_hash, excluded.dnis_hash),
-            target_hash = least(interactions.target_hash, excluded.target_hash),
-            journey_token = least(interactions.journey_token, excluded.journey_token),
-            services = list_sort(list_distinct(list_concat(interactions.services, excluded.services))),
-            has_handoff_span = interactions.has_handoff_span OR excluded.has_handoff_span,
-            updated_unix_nano = excluded.updated_unix_nano
+        SELECT f.tenant, f.interaction, f.platform, f.interaction_id, '', f.start_unix_nano, f.end_unix_nano,
+               f.handoff_unix_nano, f.ani_hash, f.dnis_hash, f.target_hash, f.journey_token, f.services,
+               coalesce(f.has_handoff_span, false), ?
+        FROM batch_facts f ANTI JOIN interactions i ON i.tenant = f.tenant AND i.interaction = f.interaction
         """,
         [now],
     )
@@ -214,8 +226,10 @@ def _link_tokens(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) ->
     )
     cursor.execute(
         """
-        INSERT INTO correlation_tokens SELECT tenant, token, interaction, method, confidence, evidence
-        FROM batch_tokens ON CONFLICT DO NOTHING
+        INSERT INTO correlation_tokens
+        SELECT t.tenant, t.token, t.interaction, t.method, t.confidence, t.evidence
+        FROM batch_tokens t ANTI JOIN correlation_tokens o
+          ON o.tenant = t.tenant AND o.token = t.token AND o.interaction = t.interaction
         """
     )
     if windowed:
@@ -228,14 +242,25 @@ def _insert_links(cursor: duckdb.DuckDBPyConnection, source: str) -> None:
     """Keep one link per pair: the most confident method (ties by name), whatever came first."""
     cursor.execute(
         f"""
-        INSERT INTO correlation_links
-        SELECT tenant, a, b, arg_max(method, (confidence, method)), max(confidence),
-               arg_max(evidence, (confidence, method, evidence))
+        CREATE OR REPLACE TEMP TABLE best_pairs AS
+        SELECT tenant, a, b, arg_max(method, (confidence, method)) AS method, max(confidence) AS confidence,
+               arg_max(evidence, (confidence, method, evidence)) AS evidence
         FROM {source} WHERE a <> b GROUP BY tenant, a, b
-        ON CONFLICT (tenant, a, b) DO UPDATE SET
-            method = excluded.method, confidence = excluded.confidence, evidence = excluded.evidence
-        WHERE (excluded.confidence, excluded.method, excluded.evidence)
+        """
+    )
+    cursor.execute(
+        """
+        UPDATE correlation_links SET method = p.method, confidence = p.confidence, evidence = p.evidence
+        FROM best_pairs p
+        WHERE correlation_links.tenant = p.tenant AND correlation_links.a = p.a AND correlation_links.b = p.b
+          AND (p.confidence, p.method, p.evidence)
             > (correlation_links.confidence, correlation_links.method, correlation_links.evidence)
+        """
+    )
+    cursor.execute(
+        """
+        INSERT INTO correlation_links
+        SELECT p.* FROM best_pairs p ANTI JOIN correlation_links l ON l.tenant = p.tenant AND l.a = p.a AND l.b = p.b
         """
     )
 
@@ -251,6 +276,7 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
         WHERE w.tenant = f.tenant AND (w.a = f.interaction OR w.b = f.interaction)
         """
     )
+    cursor.execute("CREATE OR REPLACE TEMP TABLE new_windowed AS SELECT * FROM windowed_links LIMIT 0")
     before = int(config.window_before_seconds * 1e9)
     after = int(config.window_after_seconds * 1e9)
     if config.phone_time_matching:
@@ -260,7 +286,7 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
                                                        ("y", "x", "dnis_hash", "target_hash")):  # fmt: skip
             cursor.execute(
                 f"""
-                INSERT INTO windowed_links
+                INSERT INTO new_windowed
                 SELECT DISTINCT x.tenant, least(x.interaction, y.interaction), greatest(x.interaction, y.interaction),
                        '{keys.ANI_TIME_METHOD}', {keys.ANI_TIME_CONFIDENCE},
                        'ani hash ' || x.ani_hash || ', transfer target hash = dialled number hash ' || x.target_hash
@@ -272,7 +298,6 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
                  AND {other}.{other_key} = {touched}.{touched_key} AND {other}.interaction <> {touched}.interaction
                 WHERE y.start_unix_nano BETWEEN coalesce(x.handoff_unix_nano, x.end_unix_nano) - ?
                                             AND coalesce(x.handoff_unix_nano, x.end_unix_nano) + ?
-                ON CONFLICT DO NOTHING
                 """,
                 [before, after],
             )
@@ -280,7 +305,7 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
         window = int((rule.window_seconds or 0) * 1e9)
         cursor.execute(
             """
-            INSERT INTO windowed_links
+            INSERT INTO new_windowed
             SELECT DISTINCT t.tenant, least(t.interaction, o.interaction), greatest(t.interaction, o.interaction),
                    t.method, least(t.confidence, o.confidence),
                    CASE WHEN t.interaction < o.interaction THEN t.evidence || ' = ' || o.evidence
@@ -292,10 +317,16 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
             WHERE t.method = ? AND abs(it.start_unix_nano - io.start_unix_nano) <= ?
               AND (t.interaction IN (SELECT interaction FROM batch_facts WHERE tenant = t.tenant)
                 OR o.interaction IN (SELECT interaction FROM batch_facts WHERE tenant = o.tenant))
-            ON CONFLICT DO NOTHING
             """,
             [keys.rule_method(rule), window],
         )
+    # One row per (pair, method), as if keyed: the two directions above can find the same pair.
+    cursor.execute(
+        """
+        INSERT INTO windowed_links
+        SELECT tenant, a, b, method, min(confidence), min(evidence) FROM new_windowed GROUP BY tenant, a, b, method
+        """
+    )
 
 
 def _neighbours(cursor: duckdb.DuckDBPyConnection, tenant: str, frontier: list[str]) -> list[tuple[str, str]]:

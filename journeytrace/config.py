@@ -44,7 +44,7 @@ class Config:
         250_000, "most spans written to DuckDB in one transaction (large ones are cheaper per span)"
     )
     commit_interval_ms: int = _setting(
-        500, "how long acknowledged spans gather before one DuckDB commit (their delay before they are searchable)"
+        100, "when the writer is idle, how long after its last commit it waits to gather spans into one commit"
     )
     phone_hash_key: str = _setting(
         "", "hex HMAC key for customer phone numbers (default: generated into DATA_DIR/phone-hash.key)"

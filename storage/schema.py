@@ -171,7 +171,33 @@ def _v3_correlation(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (_v1_spans, _v2_journeys, _v3_correlation)
+def _v4_unindexed_correlation(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the primary keys of the correlation tables and of ``journeys``.
+
+    DuckDB keeps a primary key as an ART index that every commit and checkpoint must write:
+    on realistic data it was the largest single cost of ingest (bench/writer.py) and half the
+    bytes per span on disk. The correlator is the only writer of these tables and inserts with
+    anti-joins (or deletes first), so the keys stay unique without the index; lookups are hash
+    joins or zone-map-pruned scans either way.
+    """
+    for table in ("interactions", "correlation_tokens", "correlation_links", "windowed_links", "journeys"):
+        columns = con.execute(
+            """SELECT column_name, data_type, is_nullable FROM information_schema.columns
+               WHERE table_name = ? ORDER BY ordinal_position""",
+            [table],
+        ).fetchall()
+        definition = ", ".join(
+            f"{name} {kind}{' NOT NULL' if nullable == 'NO' else ''}" for name, kind, nullable in columns
+        )
+        con.execute(f"ALTER TABLE {table} RENAME TO {table}_v3")
+        con.execute(f"CREATE TABLE {table} ({definition})")
+        con.execute(f"INSERT INTO {table} SELECT * FROM {table}_v3")
+        con.execute(f"DROP TABLE {table}_v3")
+
+
+MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
+    _v1_spans, _v2_journeys, _v3_correlation, _v4_unindexed_correlation,
+)  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
