@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from journeytrace import semconv
-from journeytrace.correlator import keys
+from journeytrace.correlator import keys, outcome
 from journeytrace.correlator.config import CorrelatorConfig
 from journeytrace.ids import is_trace_id_like, journey_trace_id
 
@@ -83,6 +83,7 @@ def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) 
     extracted = [s.attribute for s in keys.ATTRIBUTE_TOKENS] + [
         semconv.CX_TRACEPARENT, semconv.CX_PEER_PLATFORM_NAME, semconv.CX_PEER_INTERACTION_ID,
         semconv.CX_TELEPHONY_ANI_HASH, semconv.CX_TELEPHONY_DNIS_HASH, semconv.CX_TRANSFER_TARGET_HASH,
+        *outcome.OUTCOME_ATTRIBUTES,
     ]  # fmt: skip
     for rule in config.rules:
         for side in (rule.source, rule.target):
@@ -93,17 +94,21 @@ def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) 
     def value(attribute: str) -> str:
         return _COLUMNS.get(attribute) or f"v[{slot[attribute]}]"
 
+    derived = outcome.derived_outcome_sql({a: value(a) for a in outcome.OUTCOME_ATTRIBUTES})
     cursor.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE batch_spans AS
-        SELECT tenant, interaction, coalesce(platform, 'otel') AS platform,
-               coalesce(interaction_id, trace_id) AS interaction_id, trace_id, span_type, queue, agent,
-               service_name, start_unix_nano, end_unix_nano, customer_phone_hash,
-               json_extract_string(attributes, ?::VARCHAR[]) AS v
-        FROM incoming
+        SELECT *, {derived} AS derived_outcome FROM (
+            SELECT tenant, interaction, coalesce(platform, 'otel') AS platform,
+                   coalesce(interaction_id, trace_id) AS interaction_id, trace_id, span_type, queue, agent,
+                   service_name, start_unix_nano, end_unix_nano, status_code, customer_phone_hash,
+                   json_extract_string(attributes, ?::VARCHAR[]) AS v
+            FROM incoming
+        )
         """,
         [[_json_path(a) for a in extracted]],
     )
+    reported = value(semconv.CX_JOURNEY_OUTCOME)
     ani, dnis, target = (value(a) for a in (
         semconv.CX_TELEPHONY_ANI_HASH, semconv.CX_TELEPHONY_DNIS_HASH, semconv.CX_TRANSFER_TARGET_HASH))  # fmt: skip
     cursor.execute(
@@ -116,7 +121,13 @@ def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) 
                min({dnis}) AS dnis_hash, min({target}) AS target_hash,
                min({value(semconv.CX_JOURNEY_ID)}) AS journey_token,
                list_sort(list_distinct(list(service_name))) AS services,
-               coalesce(bool_or(span_type = 'handoff'), false) AS has_handoff_span
+               coalesce(bool_or(span_type = 'handoff'), false) AS has_handoff_span,
+               arg_max({reported}, (end_unix_nano, {reported})) FILTER (WHERE {reported} IS NOT NULL)
+                   AS reported_outcome,
+               max(end_unix_nano) FILTER (WHERE {reported} IS NOT NULL) AS reported_outcome_at,
+               arg_max(derived_outcome, (end_unix_nano, derived_outcome)) FILTER (WHERE derived_outcome IS NOT NULL)
+                   AS derived_outcome,
+               max(end_unix_nano) FILTER (WHERE derived_outcome IS NOT NULL) AS derived_outcome_at
         FROM batch_spans GROUP BY tenant, interaction
         """
     )
@@ -163,6 +174,15 @@ def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) 
     )
 
 
+def _later_signal(kind: str) -> str:
+    """SET clauses keeping the later of the stored and the batch's outcome signal (ties: larger value)."""
+    value, at = f"{kind}_outcome", f"{kind}_outcome_at"
+    later = (f"f.{value} IS NOT NULL AND (interactions.{value} IS NULL OR f.{at} > interactions.{at} "
+             f"OR (f.{at} = interactions.{at} AND f.{value} > interactions.{value}))")  # fmt: skip
+    return (f"{value} = CASE WHEN {later} THEN f.{value} ELSE interactions.{value} END, "
+            f"{at} = CASE WHEN {later} THEN f.{at} ELSE interactions.{at} END")  # fmt: skip
+
+
 def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
     """Fold the batch's facts into ``interactions``: widen known rows, add new ones.
 
@@ -170,7 +190,7 @@ def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
     the correlator is its only writer, which keeps ``(tenant, interaction)`` unique.
     """
     cursor.execute(
-        """
+        f"""
         UPDATE interactions SET
             start_unix_nano = least(interactions.start_unix_nano, f.start_unix_nano),
             end_unix_nano = greatest(interactions.end_unix_nano, f.end_unix_nano),
@@ -181,7 +201,9 @@ def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
             journey_token = least(interactions.journey_token, f.journey_token),
             services = list_sort(list_distinct(list_concat(interactions.services, f.services))),
             has_handoff_span = interactions.has_handoff_span OR f.has_handoff_span,
-            updated_unix_nano = ?
+            updated_unix_nano = ?,
+            {_later_signal("reported")},
+            {_later_signal("derived")}
         FROM batch_facts f
         WHERE interactions.tenant = f.tenant AND interactions.interaction = f.interaction
         """,
@@ -192,7 +214,8 @@ def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
         INSERT INTO interactions
         SELECT f.tenant, f.interaction, f.platform, f.interaction_id, '', f.start_unix_nano, f.end_unix_nano,
                f.handoff_unix_nano, f.ani_hash, f.dnis_hash, f.target_hash, f.journey_token, f.services,
-               coalesce(f.has_handoff_span, false), ?
+               coalesce(f.has_handoff_span, false), ?, f.reported_outcome, f.reported_outcome_at,
+               f.derived_outcome, f.derived_outcome_at
         FROM batch_facts f ANTI JOIN interactions i ON i.tenant = f.tenant AND i.interaction = f.interaction
         """,
         [now],
@@ -483,7 +506,12 @@ def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: 
         SELECT tenant, journey_id, min(start_unix_nano), max(end_unix_nano),
                list_sort(list_distinct(flatten(list(services)))), max(updated_unix_nano),
                list(platform ORDER BY start_unix_nano, platform, interaction_id),
-               count(*), min(ani_hash)
+               count(*), min(ani_hash),
+               coalesce(
+                   arg_max(reported_outcome, (reported_outcome_at, reported_outcome))
+                       FILTER (WHERE reported_outcome IS NOT NULL),
+                   arg_max(derived_outcome, (derived_outcome_at, derived_outcome))
+                       FILTER (WHERE derived_outcome IS NOT NULL))
         FROM interactions WHERE tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))
         GROUP BY tenant, journey_id
         """,

@@ -74,6 +74,7 @@ def create_app(
             "service": query.get("service") or None,
             "platform": query.get("platform") or None,
             "status": params.status(query.get("status")),
+            "outcome": params.outcome(query.get("outcome")),
             "interaction_id": query.get("interaction_id") or None,
             "phone_hash": phone_hash,
             "start_from": params.timestamp("from", query.get("from")),

@@ -52,3 +52,14 @@ def status(value: str | None) -> str | None:
     if value not in ("in_progress", "complete"):
         raise BadParameter(f"status {value[:32]!r} must be in_progress or complete")
     return value
+
+
+OUTCOMES = ("resolved", "transferred_external", "callback_scheduled", "abandoned", "dropped", "unknown")
+
+
+def outcome(value: str | None) -> str | None:
+    if value in (None, ""):
+        return None
+    if value not in OUTCOMES:
+        raise BadParameter(f"outcome {value[:32]!r} must be one of {', '.join(OUTCOMES)}")
+    return value

@@ -119,12 +119,12 @@ def resolve(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str) -> 
 
 _JOURNEY_COLUMNS = (
     "journey_id, start_unix_nano, end_unix_nano, services, updated_unix_nano, platforms, interaction_count, "
-    "customer_phone_hash"
+    "customer_phone_hash, outcome"
 )
 
 
 def _record(row: tuple[Any, ...], quiet_before: int) -> dict[str, Any]:
-    journey_id, start, end, services, updated, platforms, interactions, phone_hash = row
+    journey_id, start, end, services, updated, platforms, interactions, phone_hash, outcome = row
     platforms = platforms or []
     path = [p for i, p in enumerate(platforms) if i == 0 or platforms[i - 1] != p]
     return {
@@ -138,6 +138,7 @@ def _record(row: tuple[Any, ...], quiet_before: int) -> dict[str, Any]:
         "services": services,
         "interaction_count": interactions,
         "customer_phone_hash": phone_hash,
+        "outcome": outcome,
         "updated_unix_nano": updated,
     }
 
@@ -196,6 +197,7 @@ def list_journeys(
     service: str | None = None,
     platform: str | None = None,
     status: str | None = None,
+    outcome: str | None = None,
     interaction_id: str | None = None,
     phone_hash: str | None = None,
     start_from: int | None = None,
@@ -217,6 +219,9 @@ def list_journeys(
     elif status == "in_progress":
         where.append("updated_unix_nano >= ?")
         params.append(quiet_before)
+    if outcome:
+        where.append("outcome = ?")
+        params.append(outcome)
     if interaction_id:
         where.append(
             "journey_id IN (SELECT journey_id FROM interactions WHERE tenant = ? AND (interaction_id = ? OR interaction = ?))"

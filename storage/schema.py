@@ -195,8 +195,17 @@ def _v4_unindexed_correlation(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE {table}_v3")
 
 
+def _v5_outcomes(con: duckdb.DuckDBPyConnection) -> None:
+    """Journey outcomes: each interaction's latest reported and latest derived outcome signal
+    (``correlator/outcome.py``), and the journey's outcome. Older data has no signals: NULL."""
+    for column, kind in (("reported_outcome", "VARCHAR"), ("reported_outcome_at", "BIGINT"),
+                         ("derived_outcome", "VARCHAR"), ("derived_outcome_at", "BIGINT")):  # fmt: skip
+        con.execute(f"ALTER TABLE interactions ADD COLUMN {column} {kind}")
+    con.execute("ALTER TABLE journeys ADD COLUMN outcome VARCHAR")
+
+
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
-    _v1_spans, _v2_journeys, _v3_correlation, _v4_unindexed_correlation,
+    _v1_spans, _v2_journeys, _v3_correlation, _v4_unindexed_correlation, _v5_outcomes,
 )  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -357,4 +357,10 @@ class SpanStore:
         if cursor is None:
             assert self._db is not None
             cursor = self._local.cursor = self._db.cursor()
-        return fn(cursor)
+        # One transaction per read: a reader that runs several queries (a journey's record, then
+        # its spans) sees one snapshot, never half of a commit that landed in between.
+        cursor.execute("BEGIN TRANSACTION")
+        try:
+            return fn(cursor)
+        finally:
+            cursor.execute("ROLLBACK")

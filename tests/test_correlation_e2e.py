@@ -128,3 +128,37 @@ def test_user_rule_links_platforms_through_customer_attributes(server_factory, t
         assert "aws.connect.attributes.polyai_id=conv-77" in detail["correlation"][0]["evidence"]
         time.sleep(1.5)  # the out-of-window pair must stay apart
         assert journey_of(client, "conv-88")["interaction_count"] == 1
+
+
+def test_journey_outcome_follows_the_latest_signal_in_any_arrival_order(server_factory) -> None:
+    server = server_factory()
+    t0 = time.time_ns() - 900 * S
+    abandoned = [
+        leg("amazon_connect", "c-abandon", t0, **{"cx.span.type": "ivr", "cx.ivr.outcome": "routed"}),
+        leg("amazon_connect", "c-abandon", t0 + 30 * S, **{"cx.span.type": "queue", "cx.queue.exit_reason": "abandoned"}),
+    ]  # fmt: skip
+    # The AI hands off (not an outcome), a human agent finishes: resolved, even delivered agent-first.
+    resolved = [
+        leg("genesys_cloud", "g-agent", t0 + 60 * S, **{"cx.span.type": "agent_interaction", "cx.journey.id": "J-res"}),
+        leg("vapi", "v-ai", t0, **{"cx.span.type": "ai_conversation", "cx.ai.outcome": "handoff", "cx.journey.id": "J-res"}),
+    ]  # fmt: skip
+    # A reported outcome beats a derived one even when the derived signal is later.
+    reported = [
+        leg("twilio", "CA-reported", t0, **{"cx.journey.outcome": "transferred_external"}),
+        leg("twilio", "CA-reported", t0 + 90 * S, **{"cx.span.type": "agent_interaction"}),
+    ]
+    silent = [leg("twilio", "CA-silent", t0, **{"cx.span.type": "telephony"})]
+    with httpx.Client(base_url=server.query_url, timeout=30) as client, httpx.Client(timeout=30) as otlp:
+        for body in abandoned + resolved + reported + silent:
+            assert http_export(otlp, server.traces_url, body).status_code == 200
+
+        journey_of(client, "CA-silent")  # sent last: once it is visible, everything before it is committed
+        found = {i: journey_of(client, i) for i in ("c-abandon", "v-ai", "CA-reported", "CA-silent")}
+        assert found["v-ai"]["interaction_count"] == 2
+        assert {i: j["outcome"] for i, j in found.items()} == {
+            "c-abandon": "abandoned", "v-ai": "resolved", "CA-reported": "transferred_external", "CA-silent": None,
+        }  # fmt: skip
+        listed = client.get("/api/journeys", params={"outcome": "abandoned"}).json()["journeys"]
+        assert [j["journey_id"] for j in listed] == [found["c-abandon"]["journey_id"]]
+        bad = client.get("/api/journeys", params={"outcome": "happy"})
+        assert bad.status_code == 400 and "outcome" in bad.json()["error"]

@@ -30,6 +30,10 @@ KEY = b"k" * 32
 S = 1_000_000_000
 T0 = 1_790_000_000 * S
 PLATFORMS = ["twilio", "vapi", "amazon_connect", "genesys_cloud", "polyai"]
+OUTCOME_SIGNALS = [
+    None, ("cx.queue.exit_reason", "abandoned"), ("cx.ai.outcome", "resolved"), ("cx.ai.outcome", "handoff"),
+    ("cx.journey.outcome", "dropped"), ("cx.journey.outcome", "resolved"), ("cx.disconnect.reason", "telecom_problem"),
+]  # fmt: skip
 
 
 @dataclass
@@ -76,6 +80,9 @@ def scenarios(draw: st.DrawFn) -> tuple[list[Leg], list[set[str]]]:
             platform = draw(st.sampled_from(PLATFORMS))
             leg = Leg(platform, f"c{c}-leg{n}-{platform}", start, start + 120 * S, spans=draw(st.integers(1, 3)))
             leg.attributes["cx.telephony.ani.number"] = phone
+            signal = draw(st.sampled_from(OUTCOME_SIGNALS))
+            if signal:
+                leg.attributes[signal[0]] = signal[1]
             if previous is not None:
                 how = draw(st.sampled_from(
                     ["journey_token", "foreign_id", "sip_call_id", "uui", "ani_time", "parent_id", "none"]))  # fmt: skip
@@ -131,15 +138,17 @@ async def deliver(path: Path, batches: list[list[bytes]], restart_after: int | N
         await store.__aexit__(None, None, None)
 
 
-def outcome(path: Path) -> tuple[set[frozenset[str]], dict[str, str], dict[str, str]]:
-    """(the partition into journeys, interaction → journey ID, span → stored trace ID)."""
+def outcome(path: Path) -> tuple[set[frozenset[str]], dict[str, str], dict[str, str], dict[str, str | None]]:
+    """(the partition into journeys, interaction → journey ID, span → stored trace ID,
+    journey → its outcome)."""
     with duckdb.connect(str(path), read_only=True) as con:
         rows = con.execute("SELECT interaction, journey_id FROM interactions").fetchall()
         spans = dict(con.execute("SELECT name || interaction, journey_id FROM spans").fetchall())
+        outcomes = dict(con.execute("SELECT journey_id, outcome FROM journeys").fetchall())
     groups: dict[str, set[str]] = defaultdict(set)
     for interaction, journey in rows:
         groups[journey].add(interaction)
-    return {frozenset(g) for g in groups.values()}, dict(rows), spans
+    return {frozenset(g) for g in groups.values()}, dict(rows), spans, outcomes
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -152,7 +161,7 @@ def test_any_arrival_order_and_batching_gives_the_journeys_of_all_data_at_once(
     bodies = [span_request(leg, i, rng) for leg in legs for i in range(leg.spans)]
     reference = tmp_path_factory.mktemp("ref") / "j.duckdb"
     asyncio.run(deliver(reference, [bodies], None))
-    want_partition, want_ids, want_spans = outcome(reference)
+    want_partition, want_ids, want_spans, want_outcomes = outcome(reference)
     assert want_partition == {frozenset(g) for g in expected}
 
     shuffled = bodies + [bodies[i] for i in data.draw(st.lists(st.integers(0, len(bodies) - 1), max_size=3))]
@@ -162,10 +171,11 @@ def test_any_arrival_order_and_batching_gives_the_journeys_of_all_data_at_once(
     restart = data.draw(st.one_of(st.none(), st.integers(0, len(batches) - 1)))
     shuffled_path = tmp_path_factory.mktemp("shuffled") / "j.duckdb"
     asyncio.run(deliver(shuffled_path, batches, restart))
-    partition, ids, spans = outcome(shuffled_path)
+    partition, ids, spans, outcomes = outcome(shuffled_path)
     assert partition == want_partition
     assert ids == want_ids
     assert spans == want_spans
+    assert outcomes == want_outcomes
 
 
 def test_journey_id_rule_prefers_tokens_then_the_earliest_interaction() -> None:
@@ -190,7 +200,7 @@ def test_no_false_merges_between_concurrent_customers_and_anonymous_callers(tmp_
                      {"cx.telephony.ani.number": phone, "cx.telephony.dnis.number": "+18005550100"})  # fmt: skip
         bodies += [span_request(first, 0, rng), span_request(second, 0, rng)]
     asyncio.run(deliver(tmp_path / "j.duckdb", [bodies[:25], bodies[25:]], None))
-    partition, _, _ = outcome(tmp_path / "j.duckdb")
+    partition, *_ = outcome(tmp_path / "j.duckdb")
     merged = {g for g in partition if len(g) > 1}
     assert len(merged) == 20  # each known caller's two legs, and nothing else
     for group in merged:
@@ -204,5 +214,5 @@ def test_same_customer_an_hour_later_is_a_new_journey(tmp_path: Path) -> None:
     first = Leg("vapi", "v1", T0, T0 + 60 * S, {**phone, "cx.transfer.target": "+18005550100"})
     second = Leg("amazon_connect", "a1", T0 + 3660 * S, T0 + 3700 * S, {**phone, "cx.telephony.dnis.number": "+18005550100"})
     asyncio.run(deliver(tmp_path / "j.duckdb", [[span_request(first, 0, rng), span_request(second, 0, rng)]], None))
-    partition, _, _ = outcome(tmp_path / "j.duckdb")
+    partition, *_ = outcome(tmp_path / "j.duckdb")
     assert partition == {frozenset({"vapi:v1"}), frozenset({"amazon_connect:a1"})}
