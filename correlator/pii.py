@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
@@ -75,7 +76,7 @@ def protect_phone_numbers(batch: SpanBatch, key: bytes, *, keep_raw: bool) -> Sp
         slow_mask = pc.or_(slow_mask, pc.fill_null(pc.match_substring(extra, '"attributes_exact"'), False))
     slow = pc.indices_nonzero(slow_mask).to_pylist() if pc.any(slow_mask).as_py() else []
     if phones.null_count == n and not slow:
-        return SpanBatch(batch.tenant, table, journey_id=batch.journey_id, customer_phone_hash=pa.nulls(n, pa.string()))
+        return replace(batch, table=table, customer_phone_hash=pa.nulls(n, pa.string()))
 
     hashes: list[str | None] = [None] * n
     new_attributes = attributes.to_pylist() if keep_raw or slow else None
@@ -107,6 +108,6 @@ def protect_phone_numbers(batch: SpanBatch, key: bytes, *, keep_raw: bool) -> Sp
     table = pa.Table.from_arrays(
         [columns.get(name, table.column(name)) for name in table.schema.names], schema=table.schema
     )
-    return SpanBatch(
-        batch.tenant, table, journey_id=batch.journey_id, customer_phone_hash=pa.array(hashes, pa.string())
+    return replace(
+        batch, table=table, customer_phone_hash=pa.array(hashes, pa.string())
     )

@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         asyncio.run(serve(settings))
-    except RulesError as exc:
+    except (RulesError, config.ConfigError) as exc:
         print(f"journeytrace: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

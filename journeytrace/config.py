@@ -57,6 +57,12 @@ class Config:
     match_window_before_s: float = _setting(5.0, "a next leg may start this many seconds before the transfer")
     match_window_after_s: float = _setting(60.0, "... and this many seconds after it")
     journey_quiet_period_s: float = _setting(1800.0, "a journey with no new data for this long is complete")
+    platform_secrets: str = _setting(
+        "", "YAML file of webhook secrets per platform; requests to a platform with a secret must be signed"
+    )
+    public_url: str = _setting(
+        "", "the URL platforms post to, as they see it (behind a proxy), for signatures that cover the URL"
+    )
     log_level: str = _setting("info", "debug, info, warning or error")
 
     @property

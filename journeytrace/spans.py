@@ -67,6 +67,9 @@ class SpanBatch:
     """Set by the correlator; until then a span's journey is its trace."""
     customer_phone_hash: pa.Array | None = None
     """Keyed hashes of ``customer_phone``, set by the correlator, which then clears the raw column."""
+    record_version: pa.Array | None = None
+    """Per span, the version of a platform record (platform adapters set it): storage keeps only
+    the newest version of a span ID instead of every delivery."""
 
     def __len__(self) -> int:
         return self.table.num_rows

@@ -24,7 +24,7 @@ SPAN_COLUMNS = (
     "name", "kind", "service_name", "start_unix_nano", "end_unix_nano", "status_code",
     "status_message", "span_type", "platform", "interaction_id", "customer_phone_hash", "queue",
     "agent", "attributes", "resource_attributes", "scope_name", "scope_version", "events", "links",
-    "extra", "received_unix_nano", "interaction",
+    "extra", "received_unix_nano", "interaction", "record_version",
 )  # fmt: skip
 
 
@@ -204,8 +204,14 @@ def _v5_outcomes(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE journeys ADD COLUMN outcome VARCHAR")
 
 
+def _v6_record_versions(con: duckdb.DuckDBPyConnection) -> None:
+    """Platform records are re-delivered and updated: the version of each span's record, so the
+    newest replaces older ones (``receivers/platforms/model.py``). NULL for OTLP spans."""
+    con.execute("ALTER TABLE spans ADD COLUMN record_version BIGINT")
+
+
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
-    _v1_spans, _v2_journeys, _v3_correlation, _v4_unindexed_correlation, _v5_outcomes,
+    _v1_spans, _v2_journeys, _v3_correlation, _v4_unindexed_correlation, _v5_outcomes, _v6_record_versions,
 )  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 

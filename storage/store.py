@@ -56,12 +56,46 @@ _ARROW_SCHEMA = pa.schema(
         ("customer_phone_hash", _STR), ("queue", _STR), ("agent", _STR), ("attributes", _STR),
         ("resource_attributes", _STR), ("scope_name", _STR), ("scope_version", _STR),
         ("events", _STR), ("links", _STR), ("extra", _STR), ("received_unix_nano", _I64),
-        ("interaction", _STR),
+        ("interaction", _STR), ("record_version", _I64),
     ]
 )  # fmt: skip
 assert tuple(_ARROW_SCHEMA.names) == schema.SPAN_COLUMNS
 
 _INSERT_SPANS = f"INSERT INTO spans ({', '.join(schema.SPAN_COLUMNS)}) SELECT * FROM labelled"
+
+
+def _replace_older_versions(cursor: duckdb.DuckDBPyConnection, labelled: pa.Table) -> pa.Table:
+    """Upsert for versioned spans (platform records): per (tenant, trace, span) keep the newest.
+
+    Deletes stored spans an incoming newer-or-equal version replaces, and returns ``labelled``
+    without the incoming spans that are older than what is stored or than another copy in the
+    same commit. Runs only for commits holding versioned spans (webhook rates), as it
+    joins against the whole ``spans`` table.
+    """
+    cursor.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE versioned AS
+        SELECT * FROM labelled WHERE record_version IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY tenant, trace_id, span_id ORDER BY record_version DESC) = 1
+        """
+    )
+    cursor.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE versioned AS
+        SELECT v.* FROM versioned v ANTI JOIN spans s
+          ON s.tenant = v.tenant AND s.trace_id = v.trace_id AND s.span_id = v.span_id
+         AND s.record_version > v.record_version
+        """
+    )
+    cursor.execute(
+        """
+        DELETE FROM spans USING versioned v
+        WHERE spans.tenant = v.tenant AND spans.trace_id = v.trace_id AND spans.span_id = v.span_id
+        """
+    )
+    return cursor.execute(
+        "SELECT * FROM labelled WHERE record_version IS NULL UNION ALL SELECT * FROM versioned"
+    ).to_arrow_table().cast(labelled.schema)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -252,6 +286,7 @@ class SpanStore:
             else pa.nulls(n, _STR),
             "received_unix_nano": pa.array([time.time_ns()] * n, _I64),
             "interaction": interaction,
+            "record_version": batch.record_version if batch.record_version is not None else pa.nulls(n, _I64),
         }  # fmt: skip
         return pa.Table.from_arrays(
             [columns[name] if name in columns else table.column(name) for name in _ARROW_SCHEMA.names],
@@ -336,6 +371,10 @@ class SpanStore:
             journeys = pc.take(pa.array(list(assignment.values()), _STR), pc.index_in(keys, value_set=known))
             labelled = incoming.set_column(_ARROW_SCHEMA.get_field_index("journey_id"), "journey_id", journeys)
             cursor.register("labelled", labelled)
+            if labelled.column("record_version").null_count < labelled.num_rows:
+                labelled = _replace_older_versions(cursor, labelled)
+                cursor.unregister("labelled")
+                cursor.register("labelled", labelled)
             cursor.execute(_INSERT_SPANS)
             cursor.unregister("labelled")
             cursor.execute("INSERT OR REPLACE INTO meta VALUES ('wal_applied', ?)", [str(position)])
