@@ -60,6 +60,9 @@ class Config:
     platform_secrets: str = _setting(
         "", "YAML file of webhook secrets per platform; requests to a platform with a secret must be signed"
     )
+    platform_adapters: str = _setting(
+        "", "folder of declarative adapter YAML files for platforms without a native adapter (docs/adapters.md)"
+    )
     public_url: str = _setting(
         "", "the URL platforms post to, as they see it (behind a proxy), for signatures that cover the URL"
     )

@@ -23,7 +23,9 @@ from journeytrace.query.app import create_app as create_query_app
 from journeytrace.receivers.otlp_grpc import GrpcReceiverConfig, OtlpGrpcReceiver
 from journeytrace.receivers.otlp_http import HttpReceiverConfig
 from journeytrace.receivers.otlp_http import create_app as create_otlp_http_app
+from journeytrace.receivers.platforms import declarative
 from journeytrace.receivers.platforms import http as platform_routes
+from journeytrace.receivers.platforms.registry import adapters
 from journeytrace.receivers.platforms.secrets import load_secrets
 from journeytrace.storage import SpanStore, StoreConfig
 
@@ -96,8 +98,11 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     http_app = create_otlp_http_app(
         HttpReceiverConfig(tenant=config.tenant, max_request_bytes=config.max_request_bytes), pipeline
     )
+    known = adapters()
+    if config.platform_adapters:
+        known = declarative.combine(known, Path(config.platform_adapters))
     platform_routes.add_routes(
-        http_app, pipeline, tenant=config.tenant, max_request_bytes=config.max_request_bytes,
+        http_app, pipeline, known=known, tenant=config.tenant, max_request_bytes=config.max_request_bytes,
         secrets=load_secrets(Path(config.platform_secrets)) if config.platform_secrets else {},
         public_url=config.public_url or None,
     )  # fmt: skip

@@ -20,7 +20,7 @@ from journeytrace.errors import InvalidInput, Overloaded, PayloadTooLarge, Pipel
 from journeytrace.pipeline import SpanConsumer
 from journeytrace.receivers.platforms import payloads
 from journeytrace.receivers.platforms.model import to_request
-from journeytrace.receivers.platforms.registry import CSV, Adapter, adapters
+from journeytrace.receivers.platforms.registry import CSV, Adapter
 from journeytrace.spans import decode_body
 
 PATH = "/v1/platforms/{platform}"
@@ -72,6 +72,7 @@ def add_routes(
     app: FastAPI,
     consumer: SpanConsumer,
     *,
+    known: Mapping[str, Adapter],
     tenant: str,
     max_request_bytes: int,
     secrets: Mapping[str, str],
@@ -81,7 +82,6 @@ def add_routes(
 
     @app.post(PATH, status_code=202)
     async def platform_events(platform: str, request: Request) -> Response:
-        known = adapters()
         adapter = known.get(platform)
         if adapter is None:
             return _json_error(404, f"unknown platform {platform[:40]!r}", platforms=sorted(known))

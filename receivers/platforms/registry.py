@@ -1,7 +1,9 @@
 """Which platforms journeytrace understands, and how to reach each adapter.
 
 An adapter module in ``adapters/`` exposes ``ADAPTER``; it is found by name, so adding a
-platform means adding one module (and its fixtures and tests), nothing else.
+platform means adding one module (and its fixtures and tests), nothing else. Platforms whose
+webhooks are flat JSON records can instead be described by a YAML file in ``declarative/``
+(see ``declarative.py``).
 """
 
 from __future__ import annotations
@@ -38,10 +40,13 @@ class Adapter:
 
 @cache
 def adapters() -> dict[str, Adapter]:
-    """Every adapter by name."""
+    """Every adapter by name: the modules in ``adapters/``, then the shipped declarative YAML
+    ones (which may not take a module's name)."""
+    from journeytrace.receivers.platforms import declarative  # it imports this module
+
     found: dict[str, Adapter] = {}
     for module in pkgutil.iter_modules(_adapters_package.__path__):
         adapter = getattr(importlib.import_module(f"{_adapters_package.__name__}.{module.name}"), "ADAPTER", None)
         if isinstance(adapter, Adapter):
             found[adapter.name] = adapter
-    return dict(sorted(found.items()))
+    return declarative.combine(found, declarative.SHIPPED_DIR)
