@@ -93,7 +93,7 @@ def _replace_older_versions(cursor: duckdb.DuckDBPyConnection, labelled: pa.Tabl
         WHERE spans.tenant = v.tenant AND spans.trace_id = v.trace_id AND spans.span_id = v.span_id
         """
     )
-    return cursor.execute(
+    return cursor.sql(
         "SELECT * FROM labelled WHERE record_version IS NULL UNION ALL SELECT * FROM versioned"
     ).to_arrow_table().cast(labelled.schema)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Mapping
 
 import pyarrow as pa
@@ -104,7 +105,10 @@ def add_routes(
                 if problem is not None:
                     return _json_error(401, f"{platform} signature check failed: {problem}")
             native = parse_native(adapter, body, media_type)
-            accepted, ignored = await ingest(adapter, native, dict(request.query_params), consumer, tenant)
+            options = dict(request.query_params)
+            # Some callbacks carry no time of their own (Twilio <Dial> actions): they happened now.
+            options.setdefault("received_unix_nano", str(time.time_ns()))
+            accepted, ignored = await ingest(adapter, native, options, consumer, tenant)
         except PayloadTooLarge as error:
             return _json_error(413, str(error))
         except InvalidInput as error:

@@ -31,7 +31,7 @@ class Adapter:
     parse: Callable[[Any, Mapping[str, str]], Parsed]
     """``(native payload, options) → spans``; pure. The payload is the parsed JSON value, a form
     as a dict, or CSV rows as dicts; options are the request's query parameters (e.g. ``tz`` for
-    CDRs written in local time)."""
+    CDRs written in local time) plus ``received_unix_nano``, when the request arrived."""
     content_types: tuple[str, ...] = (JSON, NDJSON)
     verify: Callable[[Mapping[str, str], bytes, str, str], str | None] | None = None
     """``(headers, body, url, secret) → None`` if signed correctly, else why not; None = unsigned platform."""
