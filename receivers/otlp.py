@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from journeytrace.pipeline import SpanConsumer
+from journeytrace.receivers.platforms.pipecat import normalize_pipecat
 from journeytrace.spans import DecodeResult
 
 
@@ -34,10 +35,12 @@ async def export(
 ) -> ExportResult:
     """Hand a decoded request's valid spans to ``consumer``; return once they are durable.
 
+    Pipecat's spans are already OpenTelemetry; they get our CX conventions here, on the way in.
+
     ``rejected``/``reasons`` carry spans a transport already refused before decoding (OTLP JSON
     with bad hex IDs), so the response counts them too.
     """
-    await consumer.consume(result.batch)
+    await consumer.consume(normalize_pipecat(result.batch))
     messages = [*reasons, result.message] if result.message else list(reasons)
     return ExportResult(
         accepted=len(result.batch),

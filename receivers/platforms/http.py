@@ -46,7 +46,8 @@ def parse_native(adapter: Adapter, body: bytes, media_type: str) -> object:
         import io
 
         try:
-            return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+            text = io.StringIO(body.decode("utf-8-sig"))
+            return list(csv.reader(text)) if adapter.csv_rows_as_lists else list(csv.DictReader(text))
         except (UnicodeDecodeError, csv.Error) as exc:
             raise InvalidInput(f"body is not a UTF-8 CSV file: {exc}") from None
     return payloads.parse_body(body, media_type)

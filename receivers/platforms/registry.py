@@ -36,6 +36,9 @@ class Adapter:
     verify: Callable[[Mapping[str, str], bytes, str, str], str | None] | None = None
     """``(headers, body, url, secret) → None`` if signed correctly, else why not; None = unsigned platform."""
     description: str = ""
+    csv_rows_as_lists: bool = False
+    """Hand CSV bodies over as lists of cells rather than dicts keyed by a header row, for
+    formats whose files have no header (Asterisk ``Master.csv``)."""
 
 
 @cache
