@@ -20,23 +20,6 @@ from journeytrace import semconv
 from journeytrace.phone import normalize
 from journeytrace.receivers.platforms.model import SpanDraft
 
-# proposed: add to semconv
-CX_TURN_ROLE = "cx.turn.role"
-"""string: who spoke in a turn: ``customer``, ``agent`` (the AI agent) or ``third_party`` (e.g. the
-transfer target on a warm transfer). Absent on turns that hold both sides (PolyAI)."""
-CX_TURN_INPUT_CHAR_COUNT = "cx.turn.input.char_count"
-"""int: characters the customer said in the turn (the text itself is not recorded)."""
-CX_TURN_OUTPUT_CHAR_COUNT = "cx.turn.output.char_count"
-"""int: characters the agent said in the turn."""
-CX_TURN_INPUT_TEXT = "cx.turn.input.text"
-"""string, opt-in (``?include_text=true``): what the customer said."""
-CX_TURN_OUTPUT_TEXT = "cx.turn.output.text"
-"""string, opt-in (``?include_text=true``): what the agent said."""
-CX_TURN_LATENCY_LLM_MS = "cx.turn.latency.llm_ms"
-"""int: language-model latency of the turn (request to first token), ms."""
-CX_AI_COST_USD = "cx.ai.cost_usd"
-"""double: what the platform charged for the conversation, US dollars."""
-
 ROOT_KEY = "conversation"
 MS = 1_000_000
 S = 1_000_000_000
@@ -49,7 +32,7 @@ TURN_LATENCIES = {
     "endpointing": semconv.CX_TURN_LATENCY_ENDPOINTING_MS,
     "stt": semconv.CX_TURN_LATENCY_STT_MS,
     "tts": semconv.CX_TURN_LATENCY_TTS_TTFB_MS,
-    "llm": CX_TURN_LATENCY_LLM_MS,
+    "llm": semconv.CX_TURN_LATENCY_LLM_MS,
 }
 
 # Correlation keys by SIP header name (lower case) — cx-platforms.md §1.1.
@@ -252,13 +235,13 @@ def turn_draft(
     """One ``turn`` span under the conversation root. ``said`` is the customer's text and
     ``answered`` the agent's (either may be None); only their lengths are kept unless ``text``.
     ``latencies`` maps ``e2e``/``endpointing``/``stt``/``tts``/``llm`` to milliseconds."""
-    attrs: dict[str, Any] = {semconv.CX_TURN_NUMBER: turn, CX_TURN_ROLE: role}
+    attrs: dict[str, Any] = {semconv.CX_TURN_NUMBER: turn, semconv.CX_TURN_ROLE: role}
     if isinstance(said, str):
-        attrs[CX_TURN_INPUT_CHAR_COUNT] = len(said)
-        attrs[CX_TURN_INPUT_TEXT] = said if text else None
+        attrs[semconv.CX_TURN_INPUT_CHAR_COUNT] = len(said)
+        attrs[semconv.CX_TURN_INPUT_TEXT] = said if text else None
     if isinstance(answered, str):
-        attrs[CX_TURN_OUTPUT_CHAR_COUNT] = len(answered)
-        attrs[CX_TURN_OUTPUT_TEXT] = answered if text else None
+        attrs[semconv.CX_TURN_OUTPUT_CHAR_COUNT] = len(answered)
+        attrs[semconv.CX_TURN_OUTPUT_TEXT] = answered if text else None
     for name, value in (latencies or {}).items():
         ms = number(value)
         if ms is not None:

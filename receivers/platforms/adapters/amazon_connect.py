@@ -74,9 +74,7 @@ from journeytrace.receivers.platforms.registry import JSON, NDJSON, Adapter
 
 PLATFORM = "amazon_connect"
 
-# proposed: add to semconv
-CX_TRANSFER_TYPE = "cx.transfer.type"
-"""How a leg relates to the leg it came from: ``transfer``, ``consult`` or ``conference``."""
+# Platform-native attributes (docs/semantic-conventions.md, "Platform-native attributes").
 AWS_CONNECT_ATTRIBUTES_PREFIX = "aws.connect.attributes."
 """User-defined contact attributes, one attribute per name (as correlation rules already expect)."""
 AWS_CONNECT_DISCONNECT_REASON = "aws.connect.disconnect_reason"
@@ -581,7 +579,7 @@ def _root(contact: Contact, relations: Relations, keys: Mapping[str, str]) -> Sp
         semconv.CX_DISCONNECT_INITIATOR: DISCONNECT_INITIATORS.get(reason or ""),
         AWS_CONNECT_DISCONNECT_REASON: reason,
         AWS_CONNECT_POTENTIAL_DISCONNECT_ISSUE: contact.disconnect_issue,
-        CX_TRANSFER_TYPE: relations.transfer_types.get(contact.contact_id),
+        semconv.CX_TRANSFER_TYPE: relations.transfer_types.get(contact.contact_id),
         AWS_CONNECT_CONTACT_EVENT: None if contact.source == "ctr" else contact.source,
         **_quality_attributes(contact.customer_quality, "customer_edge"),
         **keys,

@@ -34,7 +34,7 @@ from journeytrace.receivers.platforms.payloads import as_list, get, require
 
 PLATFORM = "amazon_connect"
 
-# proposed: add to semconv
+# Platform-native attributes (docs/semantic-conventions.md, "Platform-native attributes").
 AWS_CONNECT_FLOW_BLOCK_TYPE = "aws.connect.flow.block_type"
 """On a ``cx.ivr.block`` event: the flow block's ``ContactFlowModuleType`` (``GetUserInput``, …)."""
 BLOCK_EVENT = "cx.ivr.block"

@@ -45,7 +45,7 @@ from journeytrace.receivers.platforms.registry import CSV, JSON, NDJSON, Adapter
 
 PLATFORM = "asterisk"
 
-# Native CDR values kept beside our conventions.  # proposed: add to semconv
+# Native CDR values kept beside our conventions.
 ASTERISK_UNIQUEID = "asterisk.uniqueid"
 ASTERISK_DISPOSITION = "asterisk.disposition"
 ASTERISK_CHANNEL = "asterisk.channel"

@@ -145,7 +145,7 @@ def _root(call: Mapping[str, Any], call_id: str, start: int, end: int, settled: 
         BLAND_ANSWERED_BY: get(call, "answered_by"),
         semconv.CX_AI_TURN_COUNT: turn_count,
         semconv.CX_AI_INTENT_NAME: intent if isinstance(intent, str) else None,
-        ai.CX_AI_COST_USD: ai.number(get(call, "price")),
+        semconv.CX_AI_COST_USD: ai.number(get(call, "price")),
     }
     return ai.root_draft(PLATFORM, call_id, start, end, direction=direction, attributes=attributes, ending=settled)
 

@@ -54,7 +54,7 @@ from journeytrace.receivers.platforms.registry import CSV, JSON, NDJSON, Adapter
 
 PLATFORM = "freeswitch"
 
-# Native FreeSWITCH values kept beside our conventions.  # proposed: add to semconv
+# Native FreeSWITCH values kept beside our conventions.
 FREESWITCH_HANGUP_CAUSE = "freeswitch.hangup_cause"
 FREESWITCH_HANGUP_DISPOSITION = "freeswitch.sip_hangup_disposition"
 FREESWITCH_SIP_TERM_STATUS = "freeswitch.sip_term_status"

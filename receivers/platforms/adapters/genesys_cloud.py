@@ -54,10 +54,10 @@ from journeytrace.receivers.platforms.registry import Adapter
 
 PLATFORM = "genesys_cloud"
 
-GENESYS_DISCONNECT_TYPE = "genesys.disconnect_type"  # proposed: add to semconv
-GENESYS_WRAPUP_CODE = "genesys.wrapup_code"  # proposed: add to semconv
-GENESYS_FLOW_EXIT_REASON = "genesys.flow.exit_reason"  # proposed: add to semconv
-GENESYS_ATTRIBUTES_PREFIX = "genesys.attributes."  # proposed: add to semconv
+GENESYS_DISCONNECT_TYPE = "genesys.disconnect_type"
+GENESYS_WRAPUP_CODE = "genesys.wrapup_code"
+GENESYS_FLOW_EXIT_REASON = "genesys.flow.exit_reason"
+GENESYS_ATTRIBUTES_PREFIX = "genesys.attributes."
 
 TRANSFERS = frozenset(
     {"transfer", "consulttransfer", "conferencetransfer", "forwardtransfer", "noanswertransfer", "notavailabletransfer"}

@@ -56,7 +56,7 @@ PLATFORM = "livekit"
 WEBHOOK_JSON = "application/webhook+json"
 """The content type LiveKit sends its webhooks with."""
 
-# Native LiveKit values kept beside our conventions.  # proposed: add to semconv
+# Native LiveKit values kept beside our conventions.
 LIVEKIT_PARTICIPANT_SID = "livekit.participant.sid"
 LIVEKIT_PARTICIPANT_KIND = "livekit.participant.kind"
 LIVEKIT_DISCONNECT_REASON = "livekit.participant.disconnect_reason"

@@ -49,9 +49,8 @@ from journeytrace.receivers.platforms.registry import Adapter
 PLATFORM = "nice_cxone"
 S = 1_000_000_000
 
-CX_SPAN_SYNTHESIZED = "cx.span.synthesized"  # proposed: add to semconv
-NICE_CXONE_END_REASON = "nice_cxone.end_reason"  # proposed: add to semconv
-NICE_CXONE_TRANSFER_INDICATOR = "nice_cxone.transfer_indicator"  # proposed: add to semconv
+NICE_CXONE_END_REASON = "nice_cxone.end_reason"
+NICE_CXONE_TRANSFER_INDICATOR = "nice_cxone.transfer_indicator"
 
 LIST_KEYS = ("completedContacts", "contacts")
 CHANNELS = {"call": "voice", "phone call": "voice", "phonecall": "voice", "voice": "voice", "voice mail": "voice",
@@ -191,7 +190,7 @@ def _spans(record: Mapping[str, Any], options: Mapping[str, str]) -> list[SpanDr
 
     def draft(key: str, span_type: str, begin: int, end: int, attributes: dict[str, Any], **kwargs: Any) -> SpanDraft:
         parent = kwargs.pop("parent_key", "contact")
-        synthesized = {CX_SPAN_SYNTHESIZED: True} if parent is not None else {}
+        synthesized = {semconv.CX_SPAN_SYNTHESIZED: True} if parent is not None else {}
         return SpanDraft(PLATFORM, cid, key, kwargs.pop("name", f"{span_type} {PLATFORM}"), span_type, begin,
                          max(end, begin), {**attributes, **synthesized}, parent_key=parent, record_version=version,
                          **kwargs)  # fmt: skip

@@ -177,7 +177,7 @@ def _root(call: Mapping[str, Any], call_id: str, start: int, end: int, settled: 
         RETELL_DISCONNECTION_REASON: get(call, "disconnection_reason"),
         semconv.CX_AI_TURN_COUNT: turn_count,
         semconv.CX_AI_INTENT_NAME: intent if isinstance(intent, str) else None,
-        ai.CX_AI_COST_USD: round(cost / 100, 6) if cost is not None else None,
+        semconv.CX_AI_COST_USD: round(cost / 100, 6) if cost is not None else None,
     }
     return ai.root_draft(
         PLATFORM, call_id, start, end, direction=direction if direction in ("inbound", "outbound") else None,

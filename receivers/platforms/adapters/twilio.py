@@ -59,7 +59,7 @@ from journeytrace.receivers.platforms.registry import FORM, JSON, Adapter
 PLATFORM = "twilio"
 S = 1_000_000_000
 
-# proposed: add to semconv
+# Platform-native attributes (docs/semantic-conventions.md, "Platform-native attributes").
 TWILIO_CALL_STATUS = "twilio.call.status"
 """string: the call's status as Twilio reports it (``initiated`` … ``completed``, ``busy``,
 ``no-answer``, ``failed``, ``canceled``)."""

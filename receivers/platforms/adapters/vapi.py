@@ -287,7 +287,7 @@ def _end_of_call_report(message: Mapping[str, Any], options: Mapping[str, str]) 
         semconv.CX_AI_INTERRUPTION_COUNT: int(sum(n for n in interruptions if n is not None))
         if any(n is not None for n in interruptions) else None,
         semconv.CX_AI_INTENT_NAME: intent if isinstance(intent, str) else None,
-        ai.CX_AI_COST_USD: ai.number(get(message, "cost", get(message, "call.cost"))),
+        semconv.CX_AI_COST_USD: ai.number(get(message, "cost", get(message, "call.cost"))),
     }  # fmt: skip
     root = ai.root_draft(
         PLATFORM, _call_id(message), start, end, direction=_direction(get(message, "call.type")),
