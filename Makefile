@@ -1,11 +1,14 @@
 # Two commands on a fresh machine (Python 3.11+ and make):
 #   make run    create .venv, install, serve on the embedded default (DuckDB under ./data/)
 #   make test   create/update .venv with the test extras and run the whole suite
+# Demo mode: `make run DEMO=1` also posts 50 simulated multi-platform journeys once the server
+# is ready, so there is data to look at (SIM_ARGS to change them, e.g. SIM_ARGS="--journeys 200").
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
+SIM_ARGS ?= --journeys 50 --rate 5
 
 .PHONY: run test install bench clean
 
@@ -17,7 +20,7 @@ install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 
 run: install
-	$(BIN)/journeytrace serve $(ARGS)
+	$(if $(DEMO),$(BIN)/journeytrace simulate --wait-ready $(SIM_ARGS) &) exec $(BIN)/journeytrace serve $(ARGS)
 
 test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'

@@ -18,7 +18,10 @@ an ``agent_interaction`` span without error status        ``resolved``
 =========================================================  ======================
 
 A journey with no signal has no outcome (``null``) until one arrives. Both choices use the
-latest end time (ties: the larger value), so the outcome is the same for any arrival order.
+latest end time; at the same instant the more severe outcome wins (``dropped`` over
+``abandoned`` over ``callback_scheduled`` over ``transferred_external`` over ``resolved`` over
+``unknown``: a call that drops as the agent's span ends was dropped, not resolved). The result
+is the same for any arrival order.
 """
 
 from __future__ import annotations
@@ -42,3 +45,12 @@ def derived_outcome_sql(value: dict[str, str]) -> str:
         WHEN {ai} = 'resolved' OR {ivr} = 'self_served' THEN 'resolved'
         WHEN span_type = 'agent_interaction' AND status_code <> 2 THEN 'resolved'
     END"""
+
+
+SEVERITY = ("unknown", "resolved", "transferred_external", "callback_scheduled", "abandoned", "dropped")
+
+
+def rank_sql(expression: str) -> str:
+    """SQL ranking an outcome by ``SEVERITY`` (other values rank lowest), to break ties in time."""
+    cases = " ".join(f"WHEN '{name}' THEN {rank + 1}" for rank, name in enumerate(SEVERITY))
+    return f"(CASE {expression} {cases} ELSE 0 END)"

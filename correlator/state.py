@@ -122,10 +122,12 @@ def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) 
                min({value(semconv.CX_JOURNEY_ID)}) AS journey_token,
                list_sort(list_distinct(list(service_name))) AS services,
                coalesce(bool_or(span_type = 'handoff'), false) AS has_handoff_span,
-               arg_max({reported}, (end_unix_nano, {reported})) FILTER (WHERE {reported} IS NOT NULL)
+               arg_max({reported}, (end_unix_nano, {outcome.rank_sql(reported)}, {reported}))
+                   FILTER (WHERE {reported} IS NOT NULL)
                    AS reported_outcome,
                max(end_unix_nano) FILTER (WHERE {reported} IS NOT NULL) AS reported_outcome_at,
-               arg_max(derived_outcome, (end_unix_nano, derived_outcome)) FILTER (WHERE derived_outcome IS NOT NULL)
+               arg_max(derived_outcome, (end_unix_nano, {outcome.rank_sql("derived_outcome")}, derived_outcome))
+                   FILTER (WHERE derived_outcome IS NOT NULL)
                    AS derived_outcome,
                max(end_unix_nano) FILTER (WHERE derived_outcome IS NOT NULL) AS derived_outcome_at
         FROM batch_spans GROUP BY tenant, interaction
@@ -175,10 +177,11 @@ def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) 
 
 
 def _later_signal(kind: str) -> str:
-    """SET clauses keeping the later of the stored and the batch's outcome signal (ties: larger value)."""
+    """SET clauses keeping the later of the stored and the batch's outcome signal (ties: the more severe, ``outcome.rank_sql``)."""
     value, at = f"{kind}_outcome", f"{kind}_outcome_at"
     later = (f"f.{value} IS NOT NULL AND (interactions.{value} IS NULL OR f.{at} > interactions.{at} "
-             f"OR (f.{at} = interactions.{at} AND f.{value} > interactions.{value}))")  # fmt: skip
+             f"OR (f.{at} = interactions.{at} AND ({outcome.rank_sql(f'f.{value}')}, f.{value}) "
+             f"> ({outcome.rank_sql(f'interactions.{value}')}, interactions.{value})))")  # fmt: skip
     return (f"{value} = CASE WHEN {later} THEN f.{value} ELSE interactions.{value} END, "
             f"{at} = CASE WHEN {later} THEN f.{at} ELSE interactions.{at} END")  # fmt: skip
 
@@ -501,16 +504,16 @@ def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: 
     """Recompute the ``journeys`` rows of ``journeys`` from their interactions."""
     cursor.execute("DELETE FROM journeys WHERE tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))", [tenant, journeys])
     cursor.execute(
-        """
+        f"""
         INSERT INTO journeys
         SELECT tenant, journey_id, min(start_unix_nano), max(end_unix_nano),
                list_sort(list_distinct(flatten(list(services)))), max(updated_unix_nano),
                list(platform ORDER BY start_unix_nano, platform, interaction_id),
                count(*), min(ani_hash),
                coalesce(
-                   arg_max(reported_outcome, (reported_outcome_at, reported_outcome))
+                   arg_max(reported_outcome, (reported_outcome_at, {outcome.rank_sql("reported_outcome")}, reported_outcome))
                        FILTER (WHERE reported_outcome IS NOT NULL),
-                   arg_max(derived_outcome, (derived_outcome_at, derived_outcome))
+                   arg_max(derived_outcome, (derived_outcome_at, {outcome.rank_sql("derived_outcome")}, derived_outcome))
                        FILTER (WHERE derived_outcome IS NOT NULL))
         FROM interactions WHERE tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))
         GROUP BY tenant, journey_id

@@ -1,4 +1,5 @@
-"""The `journeytrace` command line: `serve` runs the server, `import` backfills platform records."""
+"""The `journeytrace` command line: `serve` runs the server, `import` backfills platform records,
+`simulate` posts simulated journeys."""
 
 from __future__ import annotations
 
@@ -49,7 +50,47 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--server", default="http://localhost:4318", help="OTLP/HTTP base URL of the server")
     backfill.add_argument("--token", default=None, help="bearer token, if the platform has a secret configured")
     backfill.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    _add_simulate(commands)
     return parser
+
+
+def _add_simulate(commands: argparse._SubParsersAction) -> None:
+    simulate = commands.add_parser(
+        "simulate",
+        help="post simulated multi-platform journeys (native payloads) to a running server",
+        description=(
+            "Generate realistic contact-center journeys (PolyAI, Vapi, Twilio, Amazon Connect, Genesys Cloud, "
+            "LiveKit) with their trouble (abandoned, dropped, failed transfers, poor audio) and post them through "
+            "POST /v1/platforms/PLATFORM as the platforms would. The same seed gives the same journeys."
+        ),
+    )
+    simulate.add_argument("--server", default="http://localhost:4318", help="OTLP/HTTP base URL of the server")
+    simulate.add_argument("--journeys", type=int, default=20, help="how many journeys (default: 20)")
+    simulate.add_argument("--rate", type=float, default=2.0, help="journeys per second (default: 2)")
+    simulate.add_argument("--seed", type=int, default=1, help="random seed (default: 1)")
+    simulate.add_argument("--late-seconds", type=float, default=5.0,
+                          help="delay of late payloads: Connect CTRs, Twilio Insights (default: 5)")
+    simulate.add_argument("--token", default=None, help="bearer token, if a platform secret is configured")
+    simulate.add_argument("--wait-ready", action="store_true",
+                          help="first wait (up to 120 s) for the server's /readyz on --query")
+    simulate.add_argument("--query", default="http://localhost:16686", help="query API base URL, for --wait-ready")
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from journeytrace import simulator
+
+    if args.wait_ready and not simulator.wait_ready(args.query, args.server, 120.0):
+        print(f"journeytrace: server not ready at {args.query}", file=sys.stderr)
+        return 1
+    report = simulator.simulate(
+        args.server, count=args.journeys, rate=args.rate, seed=args.seed, late_seconds=args.late_seconds,
+        token=args.token,
+    )  # fmt: skip
+    print(f"simulated {args.journeys} journeys: {report.posts} payloads ({report.spans} spans); "
+          f"{len(report.failures)} failed")  # fmt: skip
+    for failure in report.failures:
+        print(f"  {failure}", file=sys.stderr)
+    return 1 if report.failures else 0
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -66,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "import":
         return _import(args)
+    if args.command == "simulate":
+        return _simulate(args)
     flags = {s.name: getattr(args, s.name) for s in config.SETTINGS}
     try:
         settings = config.load(flags=flags, config_file=args.config)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from journeytrace import jsontext
+
 CHUNK = 200
 
 
@@ -38,24 +40,22 @@ class Record:
 
 
 def read_records(path: Path) -> tuple[str, list[Record]]:
-    """``(content type, records)`` of one export file: a JSON array, one JSON object, JSON lines, or CSV."""
+    """``(content type, records)`` of one export file: a JSON array, JSON objects one per line or
+    concatenated (Firehose to S3), or CSV."""
     text = path.read_text(encoding="utf-8-sig")
     if path.suffix.lower() == ".csv":
         reader = csv.reader(io.StringIO(text))
         rows = [row for row in reader if row]
         return "text/csv", [Record(f"{path}:row {i + 1}", row) for i, row in enumerate(rows)]
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            values = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-        return "application/json", [Record(f"{path}[{i}]", v) for i, v in enumerate(values)]
     try:
-        return "application/json", [Record(str(path), json.loads(text))]
-    except json.JSONDecodeError:
-        pass
-    records = []
+        found = jsontext.documents(text)
+    except ValueError:
+        found = None
+    if found is not None:
+        if len(found) == 1 and isinstance(found[0][1], list):  # one JSON array of records
+            return "application/json", [Record(f"{path}[{i}]", v) for i, v in enumerate(found[0][1])]
+        return "application/json", [Record(f"{path}:{line}", value) for line, value in found]
+    records = []  # JSON lines with bad lines among them: keep the good ones, name the bad
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:

@@ -86,3 +86,24 @@ def test_import_backfills_good_records_and_names_the_bad_ones(server_factory, tm
         for record in (records[0], records[2], _genesys("failure")):
             wait_until(lambda r=record: query.get(
                 "/api/journeys", params={"interaction_id": r["conversationId"]}).json()["journeys"])  # fmt: skip
+
+
+def test_concatenated_records_as_firehose_writes_them_are_read(server_factory, tmp_path: Path) -> None:
+    """Firehose writes records to S3 back to back, no separator: both the endpoint and import read them."""
+    server = server_factory()
+    first, second = _genesys("normal"), _genesys("minimal")
+    body = (json.dumps(first) + json.dumps(second)).encode()
+    response = httpx.post(f"{server.http_base}/v1/platforms/genesys_cloud", content=body,
+                          headers={"Content-Type": "application/json"}, timeout=10)  # fmt: skip
+    assert response.status_code == 202, response.text
+    export = tmp_path / "firehose-object"
+    export.write_text(json.dumps(_genesys("failure")) + json.dumps(first))
+    run = subprocess.run(
+        [sys.executable, "-m", "journeytrace", "import", "--platform", "genesys_cloud", "--server", server.http_base,
+         str(export)], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0 and "imported 2 records" in run.stdout, run.stdout + run.stderr
+    with httpx.Client(base_url=server.query_url, timeout=10) as query:
+        for record in (first, second, _genesys("failure")):
+            wait_until(lambda r=record: query.get(
+                "/api/journeys", params={"interaction_id": r["conversationId"]}).json()["journeys"])  # fmt: skip

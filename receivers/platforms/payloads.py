@@ -7,18 +7,19 @@ Twilio posts forms, most send JSON objects or arrays. A missing required field i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from journeytrace import jsontext
 from journeytrace.receivers.platforms.model import BadPayload
 
 _MISSING = object()
 
 
 def parse_body(body: bytes, content_type: str) -> Any:
-    """A JSON value, a JSON-lines list, or a form as a dict (repeated keys keep the last value)."""
+    """A JSON value, a list for JSON lines or concatenated values, or a form as a dict (repeated
+    keys keep the last value)."""
     if content_type == "application/x-www-form-urlencoded":
         try:
             return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
@@ -29,15 +30,12 @@ def parse_body(body: bytes, content_type: str) -> Any:
     except UnicodeDecodeError:
         raise BadPayload("body is not UTF-8") from None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        lines = [line for line in text.splitlines() if line.strip()]
-        if len(lines) > 1:
-            try:
-                return [json.loads(line) for line in lines]
-            except json.JSONDecodeError:
-                pass
-        raise BadPayload(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        values = [value for _, value in jsontext.documents(text)]
+    except ValueError as exc:
+        raise BadPayload(f"body is {exc}") from None
+    if not values:
+        raise BadPayload("body is empty")
+    return values[0] if len(values) == 1 else values  # JSON lines or concatenated records: a list
 
 
 def get(obj: Any, path: str, default: Any = None) -> Any:
