@@ -42,9 +42,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def client(port: int, total_spans: int, streams: int, journeys_per_request: int, out: Path, rate: float = 0) -> None:
+def client(
+    port: int, total_spans: int, streams: int, journeys_per_request: int, out: Path, rate: float = 0, first_copy: int = 0
+) -> None:
     """Send requests until ``total_spans`` are acknowledged (at most ``rate`` spans/s if set);
-    write the counts to ``out``."""
+    write the counts to ``out``. Copies are numbered from ``first_copy``, so a second client
+    (or data loaded earlier) gets IDs of its own."""
     rng = random.Random(7)
     start_ns = time.time_ns() - 3600 * 10**9
     templates = [
@@ -68,7 +71,7 @@ def client(port: int, total_spans: int, streams: int, journeys_per_request: int,
                 delay = began + n * spans_per_request / rate - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-            body = fresh_copy(templates[n % len(templates)], n)
+            body = fresh_copy(templates[n % len(templates)], first_copy + n)
             while True:
                 try:
                     export(body, timeout=60)
@@ -127,9 +130,10 @@ def main() -> None:
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--first-copy", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
-        client(args.port, args.spans, args.streams, args.journeys_per_request, args.out, args.rate)
+        client(args.port, args.spans, args.streams, args.journeys_per_request, args.out, args.rate, args.first_copy)
         return
 
     data_dir, ports, server = start_server("jt-bench-")

@@ -101,7 +101,7 @@ def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) 
         SELECT *, {derived} AS derived_outcome FROM (
             SELECT tenant, interaction, coalesce(platform, 'otel') AS platform,
                    coalesce(interaction_id, trace_id) AS interaction_id, trace_id, span_type, queue, agent,
-                   service_name, start_unix_nano, end_unix_nano, status_code, customer_phone_hash,
+                   service_name, start_unix_nano, end_unix_nano, status_code, customer_phone_hash, received_unix_nano,
                    json_extract_string(attributes, ?::VARCHAR[]) AS v
             FROM incoming
         )
@@ -129,7 +129,8 @@ def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) 
                arg_max(derived_outcome, (end_unix_nano, {outcome.rank_sql("derived_outcome")}, derived_outcome))
                    FILTER (WHERE derived_outcome IS NOT NULL)
                    AS derived_outcome,
-               max(end_unix_nano) FILTER (WHERE derived_outcome IS NOT NULL) AS derived_outcome_at
+               max(end_unix_nano) FILTER (WHERE derived_outcome IS NOT NULL) AS derived_outcome_at,
+               min(received_unix_nano) AS first_received_unix_nano
         FROM batch_spans GROUP BY tenant, interaction
         """
     )
@@ -206,7 +207,8 @@ def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
             has_handoff_span = interactions.has_handoff_span OR f.has_handoff_span,
             updated_unix_nano = ?,
             {_later_signal("reported")},
-            {_later_signal("derived")}
+            {_later_signal("derived")},
+            first_received_unix_nano = least(interactions.first_received_unix_nano, f.first_received_unix_nano)
         FROM batch_facts f
         WHERE interactions.tenant = f.tenant AND interactions.interaction = f.interaction
         """,
@@ -218,7 +220,7 @@ def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
         SELECT f.tenant, f.interaction, f.platform, f.interaction_id, '', f.start_unix_nano, f.end_unix_nano,
                f.handoff_unix_nano, f.ani_hash, f.dnis_hash, f.target_hash, f.journey_token, f.services,
                coalesce(f.has_handoff_span, false), ?, f.reported_outcome, f.reported_outcome_at,
-               f.derived_outcome, f.derived_outcome_at
+               f.derived_outcome, f.derived_outcome_at, f.first_received_unix_nano
         FROM batch_facts f ANTI JOIN interactions i ON i.tenant = f.tenant AND i.interaction = f.interaction
         """,
         [now],
@@ -514,7 +516,8 @@ def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: 
                    arg_max(reported_outcome, (reported_outcome_at, {outcome.rank_sql("reported_outcome")}, reported_outcome))
                        FILTER (WHERE reported_outcome IS NOT NULL),
                    arg_max(derived_outcome, (derived_outcome_at, {outcome.rank_sql("derived_outcome")}, derived_outcome))
-                       FILTER (WHERE derived_outcome IS NOT NULL))
+                       FILTER (WHERE derived_outcome IS NOT NULL)),
+               min(first_received_unix_nano)
         FROM interactions WHERE tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))
         GROUP BY tenant, journey_id
         """,

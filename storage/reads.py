@@ -36,10 +36,13 @@ SELECT trace_id, span_id, parent_span_id, trace_state, flags, name, kind, servic
        resource_attributes, scope_name, scope_version, events, links, extra, interaction,
        span_type, interaction_id, queue, agent, customer_phone_hash
 FROM spans
-WHERE tenant = ? AND journey_id = ?
+WHERE tenant = ? AND journey_id = ? AND received_unix_nano BETWEEN ? AND ?
 QUALIFY row_number() OVER (PARTITION BY trace_id, span_id ORDER BY received_unix_nano DESC) = 1
 ORDER BY start_unix_nano, span_id
 """
+
+
+_MAX_I64 = 2**63 - 1
 
 
 def _enum(names: tuple[str, ...], value: int) -> str | int:
@@ -151,7 +154,14 @@ def journey(
     row = cursor.execute(
         f"SELECT {_JOURNEY_COLUMNS} FROM journeys WHERE tenant = ? AND journey_id = ?", [tenant, resolved]
     ).fetchone()
-    rows = cursor.execute(_SPAN_SELECT, [tenant, resolved]).fetchall()
+    window = cursor.execute(
+        "SELECT first_received_unix_nano, updated_unix_nano FROM journeys WHERE tenant = ? AND journey_id = ?",
+        [tenant, resolved],
+    ).fetchone()
+    # The journey's spans arrived in this window; the bounds let zone maps skip the rest of the table.
+    first, last = window if window else (None, None)
+    bounds = [0 if first is None else first, _MAX_I64 if last is None else last]
+    rows = cursor.execute(_SPAN_SELECT, [tenant, resolved, *bounds]).fetchall()
     if row is None or not rows:
         return None
     interactions = [

@@ -1,0 +1,163 @@
+"""Query latency at scale: trace by ID, Jaeger search, Tempo TraceQL search, tag values.
+
+Builds (once, cached under ``bench/.data/``) a DuckDB file of ``--spans`` realistic CX spans
+(bench/cxdata.py: 20 spans and 3 interactions per journey) by running the server's own commit
+path, then starts ``journeytrace serve`` on it, keeps a background client ingesting over gRPC
+at ``--ingest-rate`` spans/s, and times each query over HTTP as Jaeger UI and Grafana send
+them.
+
+    python bench/query.py                        # 10,000,000 spans (500,000 journeys)
+    python bench/query.py --spans 1000000 --samples 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import httpx
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cxdata import SPANS_PER_JOURNEY, build_request, fresh_copy  # noqa: E402
+from ingest import free_port  # noqa: E402
+
+from journeytrace.correlator import CorrelatorConfig  # noqa: E402
+from journeytrace.correlator.pii import protect_phone_numbers  # noqa: E402
+from journeytrace.spans import decode_body  # noqa: E402
+from journeytrace.storage.store import SpanStore, StoreConfig  # noqa: E402
+from journeytrace.storage.wal import Position  # noqa: E402
+
+DAY_NS = 86_400 * 10**9
+KEY = "6b" * 32  # the phone-hash key the loaded file and the server share
+
+
+def build(path: Path, spans: int) -> None:
+    """Commit ``spans`` spans through the store's own commit path (correlation included)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = CorrelatorConfig(phone_hash_key=bytes.fromhex(KEY))
+    store = SpanStore(StoreConfig(path=path, correlator=config))
+    rng = random.Random(11)
+    start = time.time_ns() - DAY_NS
+    templates = [build_request(25, rng, start + i * DAY_NS // 64).SerializeToString() for i in range(64)]
+    store._open()
+    cursor = store._db.cursor()
+    requests = spans // (25 * SPANS_PER_JOURNEY)
+    began = time.perf_counter()
+    for first in range(0, requests, 500):
+        tables = []
+        for n in range(first, min(first + 500, requests)):
+            batch = decode_body(fresh_copy(templates[n % len(templates)], n), "default").batch
+            tables.append(store._to_arrow(protect_phone_numbers(batch, bytes.fromhex(KEY), keep_raw=False)))
+        store._commit(cursor, pa.concat_tables(tables), Position(0, 0))
+        done = min(first + 500, requests) * 25 * SPANS_PER_JOURNEY
+        print(f"\rloaded {done:,} spans ({done / (time.perf_counter() - began):,.0f}/s)", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    cursor.close()
+    store.close()
+
+
+def sample_ids(path: Path, count: int) -> list[str]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return [r[0] for r in con.execute("SELECT journey_id FROM journeys USING SAMPLE ? ROWS", [count]).fetchall()]
+
+
+def timed(client: httpx.Client, requests: list[tuple[str, dict]], expect: int = 200) -> dict[str, float]:
+    latencies = []
+    for path, params in requests:
+        began = time.perf_counter()
+        response = client.get(path, params=params)
+        latencies.append(time.perf_counter() - began)
+        if response.status_code != expect:
+            raise SystemExit(f"GET {path} {params}: {response.status_code} {response.text[:300]}")
+    latencies.sort()
+    return {
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),
+        "n": len(latencies),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spans", type=int, default=10_000_000)
+    parser.add_argument("--samples", type=int, default=200, help="requests per query kind")
+    parser.add_argument("--ingest-rate", type=float, default=20_000, help="background spans/s (0: none)")
+    parser.add_argument("--data", type=Path, default=None, help="data directory (default bench/.data/query-SPANS)")
+    args = parser.parse_args()
+
+    data = args.data or Path(__file__).parent / ".data" / f"query-{args.spans}"
+    db = data / "journeytrace.duckdb"
+    if not db.exists():
+        build(db, args.spans)
+    with duckdb.connect(str(db), read_only=True) as con:
+        stored = con.execute("SELECT count(*) FROM spans").fetchone()[0]
+    ids = sample_ids(db, args.samples)
+
+    ports = {name: free_port() for name in ("otlp-grpc-port", "otlp-http-port", "query-port", "tempo-port")}
+    cmd = [sys.executable, "-m", "journeytrace", "serve", "--data-dir", str(data), "--log-level", "warning",
+           "--phone-hash-key", KEY]  # fmt: skip
+    for name, port in ports.items():
+        cmd += [f"--{name}", str(port)]
+    server = subprocess.Popen(cmd)
+    background = None
+    try:
+        for _ in range(600):
+            try:
+                if httpx.get(f"http://127.0.0.1:{ports['query-port']}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        if args.ingest_rate:
+            background = subprocess.Popen([
+                sys.executable, str(Path(__file__).with_name("ingest.py")), "--client",
+                "--port", str(ports["otlp-grpc-port"]), "--spans", str(10**9), "--streams", "2",
+                "--rate", str(args.ingest_rate), "--out", str(data / "background.json"), "--first-copy", str(10**8),
+            ])  # fmt: skip
+            time.sleep(5)
+        now_s = int(time.time())
+        window_us = {"start": str((now_s - 2 * 86_400) * 10**6), "end": str(now_s * 10**6)}
+        window_s = {"start": str(now_s - 2 * 86_400), "end": str(now_s)}
+        results = {}
+        with httpx.Client(base_url=f"http://127.0.0.1:{ports['query-port']}", timeout=60) as jaeger, \
+             httpx.Client(base_url=f"http://127.0.0.1:{ports['tempo-port']}", timeout=60) as tempo:  # fmt: skip
+            results["jaeger_trace_by_id"] = timed(jaeger, [(f"/api/traces/{i}", {}) for i in ids])
+            tempo_by_id = [(f"/api/v2/traces/{i}", {}) for i in ids]
+            tempo.headers["Accept"] = "application/protobuf"
+            results["tempo_trace_by_id_protobuf"] = timed(tempo, tempo_by_id)
+            del tempo.headers["Accept"]
+            queues = ["Billing", "Support", "Sales", "Retention", "Tech"]
+            results["jaeger_search_service_tag"] = timed(jaeger, [
+                ("/api/traces", {"service": "amazon-connect", "tags": json.dumps({"cx.queue.name": queues[n % 5]}),
+                                 "limit": "20", **window_us})
+                for n in range(args.samples)])  # fmt: skip
+            results["tempo_traceql_attribute"] = timed(tempo, [
+                ("/api/search", {"q": f'{{ span.cx.queue.name = "{queues[n % 5]}" && span.cx.ai.intent.name = "cancel" }}',
+                                 "limit": "20", **window_s})
+                for n in range(args.samples)])  # fmt: skip
+            results["tempo_tag_values"] = timed(tempo, [
+                ("/api/v2/search/tag/span.cx.queue.name/values", window_s) for _ in range(args.samples)])
+    finally:
+        if background is not None:
+            background.send_signal(signal.SIGTERM)
+            background.wait(30)
+        server.send_signal(signal.SIGTERM)
+        server.wait(120)
+    print(json.dumps({
+        "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, 2 cores, Python {platform.python_version()}",
+        "spans_stored": stored, "background_ingest_spans_per_second": args.ingest_rate, "queries": results,
+    }, indent=2))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
