@@ -20,6 +20,7 @@ from journeytrace.correlator import Correlator, CorrelatorConfig
 from journeytrace.correlator.config import load_rules
 from journeytrace.phone import load_or_create_key
 from journeytrace.query.app import create_app as create_query_app
+from journeytrace.query.tempo import create_tempo_app
 from journeytrace.receivers.otlp_grpc import GrpcReceiverConfig, OtlpGrpcReceiver
 from journeytrace.receivers.otlp_http import HttpReceiverConfig
 from journeytrace.receivers.otlp_http import create_app as create_otlp_http_app
@@ -114,6 +115,15 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
                     quiet_period_seconds=config.journey_quiet_period_s, is_ready=receiving.is_set,
                 ),
                 config.host, config.query_port, "query API",
+            )  # fmt: skip
+        )
+        await stack.enter_async_context(
+            _http_server(
+                create_tempo_app(
+                    store, tenant=config.tenant, quiet_period_seconds=config.journey_quiet_period_s,
+                    is_ready=receiving.is_set,
+                ),
+                config.host, config.tempo_port, "Tempo API",
             )  # fmt: skip
         )
         await stack.enter_async_context(store)

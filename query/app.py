@@ -1,4 +1,4 @@
-"""The query API on port 16686: health, readiness and the native journeys API."""
+"""The query API on port 16686: health, readiness, the native journeys API and Jaeger's APIs (query/jaeger.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from journeytrace.phone import keyed_hash
-from journeytrace.query import params
+from journeytrace.query import jaeger, params
 from journeytrace.query.params import BadParameter
 from journeytrace.storage import SpanStore, reads
 
@@ -51,6 +51,8 @@ def create_app(
             return JSONResponse({"status": "starting"}, status_code=503)
         await store.read(lambda cursor: cursor.execute("SELECT 1").fetchone())
         return JSONResponse({"status": "ready"})
+
+    app.include_router(jaeger.router(store, tenant=tenant, quiet_before=quiet_before))
 
     @app.get("/api/journeys/{journey_id}")
     async def get_journey(journey_id: str) -> Any:

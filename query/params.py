@@ -63,3 +63,28 @@ def outcome(value: str | None) -> str | None:
     if value not in OUTCOMES:
         raise BadParameter(f"outcome {value[:32]!r} must be one of {', '.join(OUTCOMES)}")
     return value
+
+
+_GO_DURATION_PART = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9,
+             "h": 3600 * 10**9}  # fmt: skip
+
+
+def go_duration(name: str, value: str) -> int:
+    """Nanoseconds from a Go duration string (``1h30m``, ``1.5s``, ``-250ms``, ``0``), as Jaeger
+    and Tempo take them in ``minDuration``/``maxDuration``."""
+    text = value.strip()
+    sign = -1 if text.startswith("-") else 1
+    text = text.lstrip("+-") if text[:1] in "+-" else text
+    if text == "0":
+        return 0
+    position, total = 0, 0.0
+    while position < len(text):
+        match = _GO_DURATION_PART.match(text, position)
+        if match is None or match.group(1) in ("", "."):
+            break
+        total += float(match.group(1)) * _GO_UNITS[match.group(2)]
+        position = match.end()
+    if not text or position < len(text):
+        raise BadParameter(f"cannot parse {name} {value[:64]!r}: not a duration such as 250ms, 1.5s or 1h30m")
+    return sign * round(total)
