@@ -68,7 +68,8 @@ def build(path: Path, spans: int) -> None:
 
 def sample_ids(path: Path, count: int) -> list[str]:
     with duckdb.connect(str(path), read_only=True) as con:
-        return [r[0] for r in con.execute("SELECT journey_id FROM journeys USING SAMPLE ? ROWS", [count]).fetchall()]
+        rows = con.execute("SELECT journey_id FROM journeys ORDER BY hash(journey_id) LIMIT ?", [count]).fetchall()
+        return [r[0] for r in rows]
 
 
 def timed(client: httpx.Client, requests: list[tuple[str, dict]], expect: int = 200) -> dict[str, float]:
@@ -80,6 +81,7 @@ def timed(client: httpx.Client, requests: list[tuple[str, dict]], expect: int = 
         if response.status_code != expect:
             raise SystemExit(f"GET {path} {params}: {response.status_code} {response.text[:300]}")
     latencies.sort()
+    print(f"  {requests[0][0][:40]}: p50 {statistics.median(latencies) * 1000:.1f} ms", file=sys.stderr)
     return {
         "p50_ms": round(statistics.median(latencies) * 1000, 1),
         "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),

@@ -42,9 +42,6 @@ ORDER BY start_unix_nano, span_id
 """
 
 
-_MAX_I64 = 2**63 - 1
-
-
 def _enum(names: tuple[str, ...], value: int) -> str | int:
     return names[value] if 0 <= value < len(names) else value
 
@@ -109,15 +106,16 @@ def _span(row: tuple[Any, ...]) -> dict[str, Any]:
 def resolve(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str) -> str:
     """The journey an ID names now: itself, the journey an alias was merged into, or the journey
     holding a span of that original trace ID."""
-    row = cursor.execute(
-        """SELECT journey_id FROM journeys WHERE tenant = ? AND journey_id = ?
-           UNION ALL SELECT journey_id FROM journey_aliases WHERE tenant = ? AND alias = ?
-           UNION ALL (SELECT journey_id FROM interactions WHERE tenant = ? AND interaction_id = ?
-                      ORDER BY journey_id LIMIT 1)
-           LIMIT 1""",
-        [tenant, journey_id, tenant, journey_id, tenant, journey_id],
-    ).fetchone()
-    return journey_id if row is None else str(row[0])
+    # In order of likelihood, each a query of its own: the last one scans every interaction.
+    for sql in (
+        "SELECT journey_id FROM journeys WHERE tenant = ? AND journey_id = ?",
+        "SELECT journey_id FROM journey_aliases WHERE tenant = ? AND alias = ?",
+        "SELECT min(journey_id) FROM interactions WHERE tenant = ? AND interaction_id = ? HAVING count(*) > 0",
+    ):
+        row = cursor.execute(sql, [tenant, journey_id]).fetchone()
+        if row is not None:
+            return str(row[0])
+    return journey_id
 
 
 _JOURNEY_COLUMNS = (
@@ -151,26 +149,27 @@ def journey(
 ) -> dict[str, Any] | None:
     """The journey (an alias resolves) with legs, correlation links and every span, or None."""
     resolved = resolve(cursor, tenant, journey_id)
-    row = cursor.execute(
-        f"SELECT {_JOURNEY_COLUMNS} FROM journeys WHERE tenant = ? AND journey_id = ?", [tenant, resolved]
-    ).fetchone()
-    window = cursor.execute(
-        "SELECT first_received_unix_nano, updated_unix_nano FROM journeys WHERE tenant = ? AND journey_id = ?",
+    found = cursor.execute(
+        f"SELECT {_JOURNEY_COLUMNS}, first_received_unix_nano FROM journeys WHERE tenant = ? AND journey_id = ?",
         [tenant, resolved],
     ).fetchone()
-    # The journey's spans arrived in this window; the bounds let zone maps skip the rest of the table.
-    first, last = window if window else (None, None)
-    bounds = [0 if first is None else first, _MAX_I64 if last is None else last]
+    if found is None:
+        return None
+    row, first = found[:-1], found[-1]
+    # Spans and interactions are stored in arrival order, and this journey's arrived between its
+    # first arrival and its last update: the bounds let zone maps skip the rest of each table.
+    bounds = [0 if first is None else first, row[4]]
     rows = cursor.execute(_SPAN_SELECT, [tenant, resolved, *bounds]).fetchall()
-    if row is None or not rows:
+    if not rows:
         return None
     interactions = [
         assembly.InteractionRow(*r)
         for r in cursor.execute(
             """SELECT interaction, platform, interaction_id, start_unix_nano, end_unix_nano, handoff_unix_nano,
                       has_handoff_span
-               FROM interactions WHERE tenant = ? AND journey_id = ?""",
-            [tenant, resolved],
+               FROM interactions
+               WHERE tenant = ? AND journey_id = ? AND first_received_unix_nano BETWEEN ? AND ?""",
+            [tenant, resolved, *bounds],
         ).fetchall()
     ]
     keys = [i.interaction for i in interactions]
