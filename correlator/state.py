@@ -32,7 +32,7 @@ import pyarrow as pa
 from journeytrace import semconv
 from journeytrace.correlator import keys, outcome
 from journeytrace.correlator.config import CorrelatorConfig
-from journeytrace.ids import is_trace_id_like, journey_trace_id
+from journeytrace.ids import JOURNEY_KEY_SQL, is_trace_id_like, journey_trace_id
 
 # Attributes that storage keeps in their own columns rather than in the attributes JSON.
 _COLUMNS = {
@@ -227,7 +227,7 @@ def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
     )
 
 
-def _link_tokens(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> None:
+def _link_tokens(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig, now: int) -> None:
     """Store the batch's tokens and link every pair of interactions that share one."""
     windowed = {keys.rule_method(r): r.window_seconds for r in config.rules if r.window_seconds}
     cursor.execute(
@@ -263,18 +263,22 @@ def _link_tokens(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) ->
     if windowed:
         # Windowed rule links are not permanent: _relink_windowed decides them from current facts.
         cursor.execute("DELETE FROM token_pairs WHERE method IN (SELECT unnest(?::VARCHAR[]))", [list(windowed)])
-    _insert_links(cursor, "token_pairs")
+    _insert_links(cursor, "token_pairs", now)
 
 
-def _insert_links(cursor: duckdb.DuckDBPyConnection, source: str) -> None:
-    """Keep one link per pair: the most confident method (ties by name), whatever came first."""
+def _insert_links(cursor: duckdb.DuckDBPyConnection, source: str, now: int) -> None:
+    """Keep one link per pair: the most confident method (ties by name), whatever came first.
+
+    ``linked_unix_nano`` (when the link was made) lies within the arrival window of the journey
+    that holds both ends, which lets reads skip other links by zone map."""
     cursor.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE best_pairs AS
         SELECT tenant, a, b, arg_max(method, (confidence, method)) AS method, max(confidence) AS confidence,
-               arg_max(evidence, (confidence, method, evidence)) AS evidence
+               arg_max(evidence, (confidence, method, evidence)) AS evidence, ?::BIGINT AS linked_unix_nano
         FROM {source} WHERE a <> b GROUP BY tenant, a, b
-        """
+        """,
+        [now],
     )
     cursor.execute(
         """
@@ -293,7 +297,7 @@ def _insert_links(cursor: duckdb.DuckDBPyConnection, source: str) -> None:
     )
 
 
-def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> None:
+def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig, now: int) -> None:
     """Recompute the time-windowed links (ani_time, windowed rules) of every touched interaction."""
     windowed_rules = [r for r in config.rules if r.window_seconds]
     # A windowed link is kept in a separate table so that recomputing it cannot erase a stronger
@@ -304,7 +308,10 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
         WHERE w.tenant = f.tenant AND (w.a = f.interaction OR w.b = f.interaction)
         """
     )
-    cursor.execute("CREATE OR REPLACE TEMP TABLE new_windowed AS SELECT * FROM windowed_links LIMIT 0")
+    cursor.execute(
+        "CREATE OR REPLACE TEMP TABLE new_windowed AS SELECT tenant, a, b, method, confidence, evidence "
+        "FROM windowed_links LIMIT 0"
+    )
     before = int(config.window_before_seconds * 1e9)
     after = int(config.window_after_seconds * 1e9)
     if config.phone_time_matching:
@@ -352,8 +359,9 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
     cursor.execute(
         """
         INSERT INTO windowed_links
-        SELECT tenant, a, b, method, min(confidence), min(evidence) FROM new_windowed GROUP BY tenant, a, b, method
-        """
+        SELECT tenant, a, b, method, min(confidence), min(evidence), ? FROM new_windowed GROUP BY tenant, a, b, method
+        """,
+        [now],
     )
 
 
@@ -408,8 +416,8 @@ def correlate(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> di
     now = time.time_ns()
     _extract_batch(cursor, config)
     _merge_interactions(cursor, now)
-    _link_tokens(cursor, config)
-    _relink_windowed(cursor, config)
+    _link_tokens(cursor, config, now)
+    _relink_windowed(cursor, config, now)
 
     assignment: dict[tuple[str, str], str] = {}
     touched = cursor.execute("SELECT DISTINCT tenant FROM batch_facts").fetchall()
@@ -517,7 +525,7 @@ def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: 
                        FILTER (WHERE reported_outcome IS NOT NULL),
                    arg_max(derived_outcome, (derived_outcome_at, {outcome.rank_sql("derived_outcome")}, derived_outcome))
                        FILTER (WHERE derived_outcome IS NOT NULL)),
-               min(first_received_unix_nano)
+               min(first_received_unix_nano), {JOURNEY_KEY_SQL}
         FROM interactions WHERE tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))
         GROUP BY tenant, journey_id
         """,

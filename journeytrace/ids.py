@@ -42,3 +42,17 @@ def synthetic_span_id(trace_id: str, name: str) -> str:
 def interaction_key(platform: str, interaction_id: str) -> str:
     """One platform interaction, e.g. ``amazon_connect:3f1c...``; plain OTel traces are ``otel:<trace id>``."""
     return f"{platform}:{interaction_id}"
+
+
+JOURNEY_KEY_SQL = (
+    "CASE WHEN regexp_full_match(journey_id, '[0-9a-f]{32}') THEN ('0x' || left(journey_id, 15))::BIGINT END"
+)
+"""SQL for ``journeys.journey_key``: the first 60 bits of a (hex) journey ID as an integer, which
+a lookup compares before the ID itself (an integer filter is far cheaper than a string one)."""
+
+
+def journey_key(journey_id: str) -> int | None:
+    """``journeys.journey_key`` of ``journey_id``, exactly as ``JOURNEY_KEY_SQL`` computes it."""
+    if _HEX32.fullmatch(journey_id):
+        return int(journey_id[:15], 16)
+    return None

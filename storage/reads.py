@@ -13,6 +13,7 @@ import duckdb
 
 from journeytrace import semconv
 from journeytrace.correlator import assembly
+from journeytrace.ids import journey_key
 from journeytrace.spans import STRIPPED_KEYS
 from journeytrace.values import from_otlp_json, json_safe
 
@@ -107,8 +108,10 @@ def resolve(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str) -> 
     """The journey an ID names now: itself, the journey an alias was merged into, or the journey
     holding a span of that original trace ID."""
     # In order of likelihood, each a query of its own: the last one scans every interaction.
+    where, params = _journey_filter(tenant, journey_id)
+    if cursor.execute(f"SELECT 1 FROM journeys WHERE {where}", params).fetchone() is not None:
+        return journey_id
     for sql in (
-        "SELECT journey_id FROM journeys WHERE tenant = ? AND journey_id = ?",
         "SELECT journey_id FROM journey_aliases WHERE tenant = ? AND alias = ?",
         "SELECT min(journey_id) FROM interactions WHERE tenant = ? AND interaction_id = ? HAVING count(*) > 0",
     ):
@@ -116,6 +119,15 @@ def resolve(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str) -> 
         if row is not None:
             return str(row[0])
     return journey_id
+
+
+def _journey_filter(tenant: str, journey_id: str) -> tuple[str, list[Any]]:
+    """WHERE clause finding one ``journeys`` row: the integer ``journey_key`` first, so DuckDB
+    compares the (compressed) ID strings of a row or two instead of all of them."""
+    key = journey_key(journey_id)
+    if key is None:
+        return "tenant = ? AND journey_id = ?", [tenant, journey_id]
+    return "journey_key = ? AND tenant = ? AND journey_id = ?", [key, tenant, journey_id]
 
 
 _JOURNEY_COLUMNS = (
@@ -149,9 +161,9 @@ def journey(
 ) -> dict[str, Any] | None:
     """The journey (an alias resolves) with legs, correlation links and every span, or None."""
     resolved = resolve(cursor, tenant, journey_id)
+    where, params = _journey_filter(tenant, resolved)
     found = cursor.execute(
-        f"SELECT {_JOURNEY_COLUMNS}, first_received_unix_nano FROM journeys WHERE tenant = ? AND journey_id = ?",
-        [tenant, resolved],
+        f"SELECT {_JOURNEY_COLUMNS}, first_received_unix_nano FROM journeys WHERE {where}", params
     ).fetchone()
     if found is None:
         return None
@@ -177,12 +189,14 @@ def journey(
         assembly.Link(*r)
         for r in cursor.execute(
             """SELECT a, b, method, confidence, evidence FROM correlation_links
-               WHERE tenant = ? AND a IN (SELECT unnest(?::VARCHAR[])) AND b IN (SELECT unnest(?::VARCHAR[]))
+               WHERE linked_unix_nano BETWEEN ? AND ? AND tenant = ?
+                 AND a IN (SELECT unnest(?::VARCHAR[])) AND b IN (SELECT unnest(?::VARCHAR[]))
                UNION ALL
                SELECT a, b, method, confidence, evidence FROM windowed_links
-               WHERE tenant = ? AND a IN (SELECT unnest(?::VARCHAR[])) AND b IN (SELECT unnest(?::VARCHAR[]))
+               WHERE linked_unix_nano BETWEEN ? AND ? AND tenant = ?
+                 AND a IN (SELECT unnest(?::VARCHAR[])) AND b IN (SELECT unnest(?::VARCHAR[]))
                ORDER BY a, b, method""",
-            [tenant, keys, keys, tenant, keys, keys],
+            [*bounds, tenant, keys, keys, *bounds, tenant, keys, keys],
         ).fetchall()
     ]
     spans, legs = assembly.assemble(resolved, [_span(r) for r in rows], interactions, links, [r[19] for r in rows])

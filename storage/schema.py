@@ -19,6 +19,8 @@ from collections.abc import Callable
 
 import duckdb
 
+from journeytrace.ids import JOURNEY_KEY_SQL
+
 SPAN_COLUMNS = (
     "tenant", "journey_id", "trace_id", "span_id", "parent_span_id", "trace_state", "flags",
     "name", "kind", "service_name", "start_unix_nano", "end_unix_nano", "status_code",
@@ -232,9 +234,30 @@ def _v7_receive_windows(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v8_lookup_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Cheap lookups of one journey among millions (bench/query.py).
+
+    An equality filter on a long random string makes DuckDB decompress every value of the
+    column; an integer column compared first narrows the scan to a row or two (``journey_key``),
+    and a link's creation time lets zone maps skip links outside the journey's arrival window.
+    """
+    con.execute("ALTER TABLE journeys ADD COLUMN journey_key BIGINT")
+    con.execute(f"UPDATE journeys SET journey_key = {JOURNEY_KEY_SQL}")
+    for table in ("correlation_links", "windowed_links"):
+        con.execute(f"ALTER TABLE {table} ADD COLUMN linked_unix_nano BIGINT")
+        con.execute(
+            f"""
+            UPDATE {table} SET linked_unix_nano = greatest(x.updated_unix_nano, y.updated_unix_nano)
+            FROM interactions x, interactions y
+            WHERE x.tenant = {table}.tenant AND x.interaction = {table}.a
+              AND y.tenant = {table}.tenant AND y.interaction = {table}.b
+            """
+        )
+
+
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
     _v1_spans, _v2_journeys, _v3_correlation, _v4_unindexed_correlation, _v5_outcomes, _v6_record_versions,
-    _v7_receive_windows,
+    _v7_receive_windows, _v8_lookup_keys,
 )  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 
