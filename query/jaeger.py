@@ -166,7 +166,7 @@ def router(store: SpanStore, *, tenant: str, quiet_before: Callable[[], int]) ->
         cutoff = quiet_before()
 
         def read(cursor: Any) -> list[dict[str, Any] | None]:
-            found = [reads.journey(cursor, tenant, i, quiet_before=cutoff) for i in ids]
+            found = reads.journeys(cursor, tenant, ids, quiet_before=cutoff)
             return [j if j and j["spans"] else None for j in found]
 
         return await store.read(read)
@@ -175,8 +175,7 @@ def router(store: SpanStore, *, tenant: str, quiet_before: Callable[[], int]) ->
         cutoff = quiet_before()
 
         def read(cursor: Any) -> list[dict[str, Any]]:
-            found = (reads.journey(cursor, tenant, i, quiet_before=cutoff)
-                     for i in search.journey_ids(cursor, tenant, query, limit))  # fmt: skip
+            found = reads.journeys(cursor, tenant, search.journey_ids(cursor, tenant, query, limit), quiet_before=cutoff)
             return [j for j in found if j and j["spans"]]  # never a trace without spans
 
         return await store.read(read)
