@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from jt_helpers import http_export, new_trace_id, real_spans, simple_request, wait_for_journey, wait_until
-from journeytrace.receivers.platforms.adapters.genesys_cloud import ADAPTER, phone_number, verify
+from journeytrace.receivers.platforms.adapters.genesys_cloud import ADAPTER, phone_number
+from journeytrace.receivers.platforms.signing import check_bearer
 from journeytrace.receivers.platforms.model import BadPayload, SpanDraft
 
 FIXTURES = Path(__file__).parent / "fixtures" / "platforms" / "genesys_cloud"
@@ -324,18 +325,18 @@ SECRET = "s3cr3t-token-value"
         ({"Authorization": f"Bearer {SECRET}"}, None),
         ({"authorization": f"bearer {SECRET}"}, None),
         ({"Authorization": "Bearer wrong-token"}, "wrong bearer token"),
-        ({"Authorization": f"Basic {SECRET}"}, "not a Bearer token"),
-        ({"Authorization": "Bearer "}, "not a Bearer token"),
+        ({"Authorization": f"Basic {SECRET}"}, "not a bearer token"),
+        ({"Authorization": "Bearer "}, "not a bearer token"),
         ({}, "missing Authorization header"),
     ],
 )
 def test_verify_checks_the_bearer_token(headers: dict[str, str], problem: str | None) -> None:
-    result = verify(headers, b"{}", "http://x/v1/platforms/genesys_cloud", SECRET)
+    result = ADAPTER.verify(headers, b"{}", "http://x/v1/platforms/genesys_cloud", SECRET)
     if problem is None:
         assert result is None
     else:
         assert result is not None and problem in result and SECRET not in result
-    assert ADAPTER.verify is verify
+    assert ADAPTER.verify is check_bearer
 
 
 # --- end to end -----------------------------------------------------------------------------------

@@ -58,7 +58,6 @@ abandonment and hang-ups are attributes.
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,6 +69,7 @@ from journeytrace.receivers.platforms import times
 from journeytrace.receivers.platforms.adapters import amazon_connect_flows as flows
 from journeytrace.receivers.platforms.model import BadPayload, Event, Parsed, SpanDraft
 from journeytrace.receivers.platforms.payloads import as_list, get, require, require_object
+from journeytrace.receivers.platforms.signing import check_bearer
 from journeytrace.receivers.platforms.registry import JSON, NDJSON, Adapter
 
 PLATFORM = "amazon_connect"
@@ -716,24 +716,12 @@ def parse(native: Any, options: Mapping[str, str]) -> Parsed:
     return Parsed(spans, ignored, tuple(notes))
 
 
-def verify(headers: Mapping[str, str], body: bytes, url: str, secret: str) -> str | None:
-    """Connect does not sign; the stream forwarder sends ``Authorization: Bearer <secret>``."""
-    del body, url
-    value = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
-    if value is None:
-        return "missing Authorization header"
-    scheme, _, token = value.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return "Authorization is not a bearer token"
-    if not hmac.compare_digest(token.strip().encode(), secret.encode()):
-        return "wrong bearer token"
-    return None
 
 
 ADAPTER = Adapter(
     name=PLATFORM,
     parse=parse,
     content_types=(JSON, NDJSON),
-    verify=verify,
+    verify=check_bearer,  # Connect/Genesys do not sign; their stream forwarders send a bearer token
     description="Amazon Connect contact records (Kinesis/Firehose), EventBridge contact events, flow logs",
 )

@@ -40,7 +40,6 @@ snapshot it grew from. Times are ISO-8601 UTC; metric values are milliseconds.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +49,7 @@ from journeytrace.phone import normalize
 from journeytrace.receivers.platforms import times
 from journeytrace.receivers.platforms.model import Event, Parsed, SpanDraft
 from journeytrace.receivers.platforms.payloads import as_list, get, require, require_object
+from journeytrace.receivers.platforms.signing import check_bearer
 from journeytrace.receivers.platforms.registry import Adapter
 
 PLATFORM = "genesys_cloud"
@@ -555,22 +555,11 @@ def parse(native: Any, options: Mapping[str, str]) -> Parsed:
     return Parsed(spans, ignored)
 
 
-def verify(headers: Mapping[str, str], body: bytes, url: str, secret: str) -> str | None:
-    """A stream forwarder (EventBridge API destination, a poller) sends ``Authorization: Bearer <secret>``."""
-    value = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
-    if not value:
-        return "missing Authorization header"
-    scheme, _, token = value.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return "Authorization is not a Bearer token"
-    if not hmac.compare_digest(token.strip().encode(), secret.encode()):
-        return "wrong bearer token"
-    return None
 
 
 ADAPTER = Adapter(
     name=PLATFORM,
     parse=parse,
-    verify=verify,
+    verify=check_bearer,  # Connect/Genesys do not sign; their stream forwarders send a bearer token
     description="Genesys Cloud analytics conversation detail records (one, an array, or {conversations: [...]})",
 )
