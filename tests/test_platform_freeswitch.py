@@ -136,7 +136,7 @@ def test_callflow_times_when_the_variables_have_none() -> None:
         ({"variables": {"start_epoch": "1764324000"}}, {}, "required field 'variables.uuid'"),
         ({"variables": {"uuid": "u"}}, {}, "required field 'variables.start_epoch'"),
         ({"variables": {"uuid": "u", "start_stamp": "28/11/2025"}}, {}, "start_stamp"),
-        ({"variables": {"uuid": "u", "start_epoch": "1764324000"}}, {"tz": "Not/AZone"}, "unknown time zone"),
+        ({"variables": {"uuid": "u", "start_epoch": "1764324000"}}, {"tz": "Not/AZone"}, "is not a known time zone"),
         ({"variables": "uuid=u"}, {}, "variables must be a JSON object"),
         ([{"variables": {"uuid": "u", "start_epoch": "1764324000"}}, 7], {}, "CDR 2 must be a JSON object"),
         ([["a", "b"]], {}, "default template"),

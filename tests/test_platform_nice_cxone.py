@@ -174,6 +174,9 @@ def test_a_record_with_optional_fields_missing() -> None:
     # A time without an offset is in the business unit's zone when the tz option names it.
     (local,) = ADAPTER.parse(load("minimal.json"), {"tz": "America/New_York"}).spans
     assert local.start_unix_nano == T("19:00:00")
+    # An unknown zone is the sender's mistake: a BadPayload (400), not a server error.
+    with pytest.raises(BadPayload, match="tz 'Mars/Olympus' is not a known time zone"):
+        ADAPTER.parse(load("minimal.json"), {"tz": "Mars/Olympus"})
 
 
 def test_outbound_contact_takes_the_customer_number_from_to_addr() -> None:

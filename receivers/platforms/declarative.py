@@ -456,12 +456,7 @@ def combine(native: Mapping[str, Adapter], path: Path) -> dict[str, Adapter]:
 def parse(definition: Definition, native: Any, options: Mapping[str, str]) -> Parsed:
     """Every record's spans (records failing ``accept`` are counted as ignored); one bad record
     rejects the whole payload, so nothing is half-stored."""
-    zone = options.get("tz") or None
-    if zone is not None:
-        try:
-            ZoneInfo(zone)
-        except (ValueError, KeyError, OSError):
-            raise BadPayload(f"tz {zone[:40]!r} is not a known time zone") from None
+    zone = times.zone_option(options)
     records = _records(definition, native)
     spans: list[SpanDraft] = []
     ignored = 0

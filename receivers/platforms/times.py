@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from zoneinfo import ZoneInfo
+from collections.abc import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from journeytrace.receivers.platforms.model import BadPayload
 
@@ -30,7 +31,7 @@ def iso8601(value: str, *, field: str = "timestamp", zone: str | None = None) ->
     except ValueError as exc:
         raise BadPayload(f"{field} {value[:40]!r}: {exc}") from None
     if offset is None:
-        aware = naive.replace(tzinfo=ZoneInfo(zone) if zone else UTC)
+        aware = naive.replace(tzinfo=_zone(zone) if zone else UTC)
     else:
         aware = datetime.fromisoformat(f"{naive.isoformat()}{'+00:00' if offset.upper() == 'Z' else offset}")
     nanos = int((fraction or "0").ljust(9, "0"))
@@ -76,3 +77,19 @@ def any_time(value: object, *, field: str = "timestamp", zone: str | None = None
     if _ISO.match(text):
         return iso8601(text, field=field, zone=zone)
     return rfc2822(text, field=field)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadPayload(f"tz {name[:60]!r} is not a known time zone (an IANA name such as Europe/Berlin)") from None
+
+
+def zone_option(options: Mapping[str, str]) -> str | None:
+    """The ``tz`` option of a request, checked: local times without an offset (CDRs, some
+    contact records) are read in it; None means UTC."""
+    zone = options.get("tz") or None
+    if zone is not None:
+        _zone(zone)
+    return zone

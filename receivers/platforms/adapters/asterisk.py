@@ -36,7 +36,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from journeytrace import semconv
 from journeytrace.receivers.platforms import payloads, times
@@ -90,20 +89,10 @@ TRANSFER_APPS = frozenset({"transfer", "blindtransfer"})
 def parse(native: Any, options: Mapping[str, str]) -> Parsed:
     """One span per CDR in ``native``: JSON object(s), CSV rows as dicts (header row), or CSV
     rows as lists (header row optional; Master.csv order when absent)."""
-    zone = zone_option(options)
+    zone = times.zone_option(options)
     records = _records(native)
     return Parsed([_span(record, zone, n) for n, record in enumerate(records, 1)])
 
-
-def zone_option(options: Mapping[str, str]) -> str | None:
-    """The ``tz`` option, checked: local CDR times are read in it (None = UTC)."""
-    zone = options.get("tz") or None
-    if zone is not None:
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise BadPayload(f"unknown time zone tz={zone[:60]!r} (an IANA name such as Europe/Berlin)") from None
-    return zone
 
 
 def _canonical(record: Mapping[Any, Any]) -> dict[str, Any]:

@@ -45,7 +45,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from journeytrace import semconv
 from journeytrace.receivers.platforms import payloads, times
@@ -112,7 +111,7 @@ _CUSTOMER_HANGUPS = frozenset({"recv_bye", "recv_cancel", "recv_refuse"})
 
 def parse(native: Any, options: Mapping[str, str]) -> Parsed:
     """One span per CDR in ``native`` (JSON CDRs, CSV rows as dicts or lists)."""
-    zone = zone_option(options)
+    zone = times.zone_option(options)
     rows = payloads.as_list(native)
     if rows and all(isinstance(row, list) for row in rows):
         records = _from_lists(rows)
@@ -120,16 +119,6 @@ def parse(native: Any, options: Mapping[str, str]) -> Parsed:
         records = [payloads.require_object(row, f"FreeSWITCH CDR {n}") for n, row in enumerate(rows, 1)]
     return Parsed([_span(record, zone, n) for n, record in enumerate(records, 1)])
 
-
-def zone_option(options: Mapping[str, str]) -> str | None:
-    """The ``tz`` option, checked: ``*_stamp`` times are read in it (None = UTC)."""
-    zone = options.get("tz") or None
-    if zone is not None:
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise BadPayload(f"unknown time zone tz={zone[:60]!r} (an IANA name such as Europe/Berlin)") from None
-    return zone
 
 
 def _from_lists(rows: list[list[Any]]) -> list[dict[str, Any]]:

@@ -176,7 +176,7 @@ def _spans(record: Mapping[str, Any], options: Mapping[str, str]) -> list[SpanDr
     cid = _id(require(record, "contactId", "CXone contact"))
     if cid is None:
         raise BadPayload("CXone contact: field 'contactId' is not an ID")
-    zone = options.get("tz") or None
+    zone = times.zone_option(options)
     start = _time(require(record, "contactStart", f"contact {cid}"), "contactStart", zone)
     updated = get(record, "lastUpdateTime")
     version = _time(updated, "lastUpdateTime", zone) if updated is not None else None
