@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import os
 import random
 import signal
@@ -431,3 +432,29 @@ def otlp_json(request: ExportTraceServiceRequest, *, enums_as_ints: bool = False
                 for link in span.get("links", []):
                     rewrite(link)
     return document
+
+
+# --- platform adapters ---------------------------------------------------------------------------
+
+PLATFORM_FIXTURES = Path(__file__).parent / "fixtures" / "platforms"
+
+
+def platform_fixture(platform: str, name: str) -> Any:
+    """A JSON fixture of ``tests/fixtures/platforms/<platform>/``."""
+    return json.loads((PLATFORM_FIXTURES / platform / name).read_text())
+
+
+def parse_fixture(adapter: Any, name: str, **options: str) -> list[Any]:
+    """The spans ``adapter`` makes of its fixture ``name``: nothing ignored, every draft a valid span."""
+    from journeytrace.receivers.platforms.model import to_request
+
+    parsed = adapter.parse(platform_fixture(adapter.name, name), options)
+    assert parsed.ignored == 0
+    to_request(parsed.spans)
+    return parsed.spans
+
+
+def draft_shape(span: Any) -> tuple[Any, ...]:
+    """A span draft's identity, place and timing, for exact comparison."""
+    return (span.key, span.name, span.span_type, span.kind, span.start_unix_nano, span.end_unix_nano,
+            span.parent_key, span.status, span.status_message, span.record_version)  # fmt: skip

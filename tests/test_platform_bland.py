@@ -10,9 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from jt_helpers import JSON, new_trace_id, otlp_json, real_spans, simple_request, wait_for_journey, wait_until
+from jt_helpers import (
+    JSON, draft_shape, new_trace_id, otlp_json, parse_fixture, platform_fixture, real_spans, simple_request,
+    wait_for_journey, wait_until,
+)
 from journeytrace.receivers.platforms.adapters import bland
-from journeytrace.receivers.platforms.model import BadPayload, SpanDraft, to_request
+from journeytrace.receivers.platforms.model import BadPayload, SpanDraft
 
 FIXTURES = Path(__file__).parent / "fixtures" / "platforms" / "bland"
 COMPLETED = "0f2e7c1a-4b3d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -20,19 +23,14 @@ TRANSFERRED = "5d6e7f80-1a2b-4c3d-9e8f-7a6b5c4d3e2f"
 
 
 def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+    return platform_fixture("bland", name)
 
 
 def parse(name: str, **options: str) -> list[SpanDraft]:
-    parsed = bland.ADAPTER.parse(fixture(name), options)
-    assert parsed.ignored == 0
-    to_request(parsed.spans)
-    return parsed.spans
+    return parse_fixture(bland.ADAPTER, name, **options)
 
 
-def shape(span: SpanDraft) -> tuple[Any, ...]:
-    return (span.key, span.name, span.span_type, span.kind, span.start_unix_nano, span.end_unix_nano,
-            span.parent_key, span.status, span.status_message, span.record_version)  # fmt: skip
+shape = draft_shape
 
 
 def test_completed_call() -> None:

@@ -10,9 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from jt_helpers import JSON, new_trace_id, otlp_json, real_spans, simple_request, wait_for_journey, wait_until
+from jt_helpers import (
+    JSON, draft_shape, new_trace_id, otlp_json, parse_fixture, platform_fixture, real_spans, simple_request,
+    wait_for_journey, wait_until,
+)
 from journeytrace.receivers.platforms.adapters import _voice_ai, polyai
-from journeytrace.receivers.platforms.model import BadPayload, SpanDraft, to_request
+from journeytrace.receivers.platforms.model import BadPayload, SpanDraft
 
 FIXTURES = Path(__file__).parent / "fixtures" / "platforms" / "polyai"
 HANDOFF = "CA5f0e3c1d2b4a69788776655443322110"
@@ -20,19 +23,14 @@ CONTACT = "c2b0c1de-0000-4000-8000-000000000001"
 
 
 def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+    return platform_fixture("polyai", name)
 
 
 def parse(name: str, **options: str) -> list[SpanDraft]:
-    parsed = polyai.ADAPTER.parse(fixture(name), options)
-    assert parsed.ignored == 0
-    to_request(parsed.spans)
-    return parsed.spans
+    return parse_fixture(polyai.ADAPTER, name, **options)
 
 
-def shape(span: SpanDraft) -> tuple[Any, ...]:
-    return (span.key, span.name, span.span_type, span.kind, span.start_unix_nano, span.end_unix_nano,
-            span.parent_key, span.status, span.status_message, span.record_version)  # fmt: skip
+shape = draft_shape
 
 
 def test_handoff_conversation_from_an_api_page() -> None:

@@ -14,9 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from jt_helpers import JSON, new_trace_id, otlp_json, real_spans, simple_request, wait_for_journey, wait_until
+from jt_helpers import (
+    JSON, draft_shape, new_trace_id, otlp_json, parse_fixture, platform_fixture, real_spans, simple_request,
+    wait_for_journey, wait_until,
+)
 from journeytrace.receivers.platforms.adapters import retell
-from journeytrace.receivers.platforms.model import BadPayload, SpanDraft, to_request
+from journeytrace.receivers.platforms.model import BadPayload, SpanDraft
 
 FIXTURES = Path(__file__).parent / "fixtures" / "platforms" / "retell"
 CALL = "call_6f0e2b8c1d4a"
@@ -25,19 +28,14 @@ API_KEY = "key_retell_test_0001"
 
 
 def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+    return platform_fixture("retell", name)
 
 
 def parse(name: str) -> list[SpanDraft]:
-    parsed = retell.ADAPTER.parse(fixture(name), {})
-    assert parsed.ignored == 0
-    to_request(parsed.spans)
-    return parsed.spans
+    return parse_fixture(retell.ADAPTER, name)
 
 
-def shape(span: SpanDraft) -> tuple[Any, ...]:
-    return (span.key, span.name, span.span_type, span.kind, span.start_unix_nano, span.end_unix_nano,
-            span.parent_key, span.status, span.status_message, span.record_version)  # fmt: skip
+shape = draft_shape
 
 
 TRANSFER_ROOT = {

@@ -10,9 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from jt_helpers import JSON, new_trace_id, otlp_json, real_spans, simple_request, wait_for_journey, wait_until
+from jt_helpers import (
+    JSON, draft_shape, new_trace_id, otlp_json, parse_fixture, platform_fixture, real_spans, simple_request,
+    wait_for_journey, wait_until,
+)
 from journeytrace.receivers.platforms.adapters import vapi
-from journeytrace.receivers.platforms.model import BadPayload, SpanDraft, to_request
+from journeytrace.receivers.platforms.model import BadPayload, SpanDraft
 
 FIXTURES = Path(__file__).parent / "fixtures" / "platforms" / "vapi"
 CALL = "3c0b9d7e-5a1f-4c2b-9e8d-7f6a5b4c3d21"
@@ -21,19 +24,14 @@ SECRET = "vapi-server-secret-1"
 
 
 def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+    return platform_fixture("vapi", name)
 
 
 def parse(name: str, **options: str) -> list[SpanDraft]:
-    parsed = vapi.ADAPTER.parse(fixture(name), options)
-    assert parsed.ignored == 0
-    to_request(parsed.spans)  # every draft is a valid span
-    return parsed.spans
+    return parse_fixture(vapi.ADAPTER, name, **options)
 
 
-def shape(span: SpanDraft) -> tuple[Any, ...]:
-    return (span.key, span.name, span.span_type, span.kind, span.start_unix_nano, span.end_unix_nano,
-            span.parent_key, span.status, span.status_message, span.record_version)  # fmt: skip
+shape = draft_shape
 
 
 # --- parsing ------------------------------------------------------------------------------------
