@@ -96,15 +96,18 @@ def client(
     out.write_text(json.dumps({"acked": state["acked"], "seconds": elapsed, "retries": state["retries"]}))
 
 
-def start_server(prefix: str) -> tuple[Path, dict[str, int], subprocess.Popen[bytes]]:
-    """`journeytrace serve` on free ports and a fresh data directory, once it is ready."""
-    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+def start_server(
+    prefix: str, *, data_dir: Path | None = None, extra: tuple[str, ...] = ()
+) -> tuple[Path, dict[str, int], subprocess.Popen[bytes]]:
+    """`journeytrace serve` on free ports, once it is ready; on a fresh data directory unless one
+    is given (a cached file may take a while to open: up to a minute is allowed)."""
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix=prefix))
     ports = {name: free_port() for name in ("otlp-grpc-port", "otlp-http-port", "query-port", "tempo-port")}
-    cmd = [sys.executable, "-m", "journeytrace", "serve", "--data-dir", str(data_dir), "--log-level", "warning"]
+    cmd = [sys.executable, "-m", "journeytrace", "serve", "--data-dir", str(data_dir), "--log-level", "warning", *extra]
     for name, port in ports.items():
         cmd += [f"--{name}", str(port)]
     server = subprocess.Popen(cmd)
-    for _ in range(300):
+    for _ in range(600):
         try:
             if httpx.get(f"http://127.0.0.1:{ports['query-port']}/readyz").status_code == 200:
                 break

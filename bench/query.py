@@ -29,7 +29,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cxdata import SPANS_PER_JOURNEY, build_request, fresh_copy  # noqa: E402
-from ingest import free_port  # noqa: E402
+from ingest import start_server  # noqa: E402
 
 from journeytrace.correlator import CorrelatorConfig  # noqa: E402
 from journeytrace.correlator.pii import protect_phone_numbers  # noqa: E402
@@ -105,21 +105,9 @@ def main() -> None:
         stored = con.execute("SELECT count(*) FROM spans").fetchone()[0]
     ids = sample_ids(db, args.samples)
 
-    ports = {name: free_port() for name in ("otlp-grpc-port", "otlp-http-port", "query-port", "tempo-port")}
-    cmd = [sys.executable, "-m", "journeytrace", "serve", "--data-dir", str(data), "--log-level", "warning",
-           "--phone-hash-key", KEY]  # fmt: skip
-    for name, port in ports.items():
-        cmd += [f"--{name}", str(port)]
-    server = subprocess.Popen(cmd)
+    _, ports, server = start_server("", data_dir=data, extra=("--phone-hash-key", KEY))
     background = None
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"http://127.0.0.1:{ports['query-port']}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
         if args.ingest_rate:
             background = subprocess.Popen([
                 sys.executable, str(Path(__file__).with_name("ingest.py")), "--client",
