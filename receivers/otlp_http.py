@@ -35,7 +35,7 @@ class HttpReceiverConfig:
     max_request_bytes: int
 
 
-def _media_type(request: Request) -> str:
+def request_media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
@@ -52,7 +52,7 @@ def _gunzip(body: bytes, limit: int) -> bytes:
     return data
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"body is {declared} bytes; the limit is {limit} bytes")
@@ -99,7 +99,7 @@ def create_app(config: HttpReceiverConfig, consumer: SpanConsumer) -> FastAPI:
 
     @app.post(TRACES_PATH)
     async def traces(request: Request) -> Response:
-        media_type = _media_type(request)
+        media_type = request_media_type(request)
         if media_type not in (PROTOBUF, JSON):
             message = (
                 f"content-type {media_type or '(none)'!r} is not supported; "
@@ -110,7 +110,7 @@ def create_app(config: HttpReceiverConfig, consumer: SpanConsumer) -> FastAPI:
             )
         try:
             consumer.check_capacity()
-            body = await _read_body(request, config.max_request_bytes)
+            body = await read_body(request, config.max_request_bytes)
             if media_type == JSON:
                 decoded = otlp_json.decode(body)
                 result: ExportResult = await export(

@@ -9,6 +9,8 @@ type the platform never sends. A payload is stored whole or not at all.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import time
 from collections.abc import Mapping
@@ -19,6 +21,7 @@ from fastapi import FastAPI, Request, Response
 from journeytrace import semconv
 from journeytrace.errors import InvalidInput, Overloaded, PayloadTooLarge, PipelineError
 from journeytrace.pipeline import SpanConsumer
+from journeytrace.receivers.otlp_http import read_body, request_media_type  # one body reader for both
 from journeytrace.receivers.platforms import payloads
 from journeytrace.receivers.platforms.model import to_request
 from journeytrace.receivers.platforms.registry import CSV, Adapter
@@ -42,9 +45,6 @@ def _record_versions(batch_attributes: list[str]) -> pa.Array:
 def parse_native(adapter: Adapter, body: bytes, media_type: str) -> object:
     """The body as the adapter's ``parse`` takes it."""
     if media_type == CSV:
-        import csv
-        import io
-
         try:
             text = io.StringIO(body.decode("utf-8-sig"))
             return list(csv.reader(text)) if adapter.csv_rows_as_lists else list(csv.DictReader(text))
@@ -80,21 +80,19 @@ def add_routes(
     secrets: Mapping[str, str],
     public_url: str | None = None,
 ) -> None:
-    from journeytrace.receivers.otlp_http import _media_type, _read_body  # one body reader for both
-
     @app.post(PATH, status_code=202)
     async def platform_events(platform: str, request: Request) -> Response:
         adapter = known.get(platform)
         if adapter is None:
             return _json_error(404, f"unknown platform {platform[:40]!r}", platforms=sorted(known))
-        media_type = _media_type(request) or "application/json"
+        media_type = request_media_type(request) or "application/json"
         if media_type not in adapter.content_types:
             return _json_error(
                 415, f"{platform} payloads are {' or '.join(adapter.content_types)}, not {media_type!r}"
             )
         try:
             consumer.check_capacity()
-            body = await _read_body(request, max_request_bytes)
+            body = await read_body(request, max_request_bytes)
             secret = secrets.get(platform)
             if secret is not None:
                 if adapter.verify is None:
