@@ -255,9 +255,71 @@ def _v8_lookup_keys(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
+def _v9_analysis(con: duckdb.DuckDBPyConnection) -> None:
+    """What analysis (``correlator/analysis``) concluded about each journey.
+
+    ``journey_analysis`` is one row per journey: the facts historical analytics aggregate
+    (so analytics never reads spans), the summary, and the journey's ``updated_unix_nano`` when
+    it was analysed (the analysis worker's watermark). ``journey_insights`` is one row per
+    insight, with the journey's start so analytics can bound it by date.
+    """
+    con.execute(
+        """
+        CREATE TABLE journey_analysis (
+            tenant VARCHAR NOT NULL,
+            journey_id VARCHAR NOT NULL,
+            journey_key BIGINT,
+            start_unix_nano BIGINT NOT NULL,
+            end_unix_nano BIGINT NOT NULL,
+            updated_unix_nano BIGINT NOT NULL,
+            analysed_unix_nano BIGINT NOT NULL,
+            recheck_at_unix_nano BIGINT,
+            path VARCHAR[] NOT NULL,
+            leg_count INTEGER NOT NULL,
+            outcome VARCHAR,
+            has_ai BOOLEAN NOT NULL,
+            has_agent BOOLEAN NOT NULL,
+            contained BOOLEAN NOT NULL,
+            dropped BOOLEAN NOT NULL,
+            queues VARCHAR[] NOT NULL,
+            agents VARCHAR[] NOT NULL,
+            flows VARCHAR[] NOT NULL,
+            queue_wait_ms DOUBLE,
+            handoffs STRUCT(from_platform VARCHAR, to_platform VARCHAR, latency_ms DOUBLE)[] NOT NULL,
+            insights VARCHAR[] NOT NULL,
+            summary VARCHAR,
+            summary_source VARCHAR,
+            fingerprint VARCHAR
+        )
+        """
+    )
+    con.execute(
+        """
+        CREATE TABLE journey_insights (
+            tenant VARCHAR NOT NULL,
+            journey_id VARCHAR NOT NULL,
+            journey_key BIGINT,
+            start_unix_nano BIGINT NOT NULL,
+            rule VARCHAR NOT NULL,
+            category VARCHAR NOT NULL,
+            severity VARCHAR NOT NULL,
+            span_id VARCHAR NOT NULL,
+            value DOUBLE,
+            threshold DOUBLE,
+            unit VARCHAR,
+            explanation VARCHAR NOT NULL,
+            platform VARCHAR,
+            queue VARCHAR,
+            agent VARCHAR,
+            flow VARCHAR
+        )
+        """
+    )
+
+
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
     _v1_spans, _v2_journeys, _v3_correlation, _v4_unindexed_correlation, _v5_outcomes, _v6_record_versions,
-    _v7_receive_windows, _v8_lookup_keys,
+    _v7_receive_windows, _v8_lookup_keys, _v9_analysis,
 )  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 
