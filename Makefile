@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 ARGS ?=
 SIM_ARGS ?= --journeys 50 --rate 5
 
-.PHONY: run test install bench clean
+.PHONY: run test install bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,16 @@ install: $(BIN)/python
 run: install
 	$(if $(DEMO),$(BIN)/journeytrace simulate --wait-ready $(SIM_ARGS) &) exec $(BIN)/journeytrace serve $(ARGS)
 
-test: $(BIN)/python
+test: $(BIN)/python chromium
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m pytest $(ARGS)
+
+# The browser tests drive Debian's Chromium (no browser download): installed when missing, as root.
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "make test needs Chromium for the browser tests: sudo apt-get install chromium" >&2; exit 1; fi; }
 
 bench: install
 	$(BIN)/python bench/ingest.py $(ARGS)

@@ -66,6 +66,16 @@ class Config:
     public_url: str = _setting(
         "", "the URL platforms post to, as they see it (behind a proxy), for signatures that cover the URL"
     )
+    analysis: bool = _setting(True, "detect insights and write summaries as journeys change (docs/insights.md)")
+    insight_thresholds: str = _setting("", "YAML file overriding insight thresholds or turning rules off")
+    summary_llm_base_url: str = _setting(
+        "", "OpenAI-compatible API (e.g. http://localhost:11434/v1) for journey summaries; default: offline"
+    )
+    summary_llm_model: str = _setting("", "model name for LLM summaries")
+    summary_llm_api_key: str = _setting("", "API key for the LLM endpoint (never logged)")
+    jaeger_ui_url: str = _setting("", "Jaeger UI's URL, for 'open in Jaeger' links on journey pages")
+    grafana_url: str = _setting("", "Grafana's URL, for 'open in Grafana' links on journey pages")
+    grafana_tempo_datasource: str = _setting("", "UID of Grafana's Tempo data source reading journeytrace")
     log_level: str = _setting("info", "debug, info, warning or error")
 
     @property

@@ -14,9 +14,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import uvicorn
+import yaml
 
-from journeytrace.config import Config
+from journeytrace.config import Config, ConfigError
 from journeytrace.correlator import Correlator, CorrelatorConfig
+from journeytrace.correlator.analysis.insights import InsightConfig
+from journeytrace.correlator.analysis.llm import LlmConfig
 from journeytrace.correlator.config import load_rules
 from journeytrace.phone import load_or_create_key
 from journeytrace.query.app import create_app as create_query_app
@@ -29,6 +32,7 @@ from journeytrace.receivers.platforms import http as platform_routes
 from journeytrace.receivers.platforms.registry import adapters
 from journeytrace.receivers.platforms.secrets import load_secrets
 from journeytrace.storage import SpanStore, StoreConfig
+from journeytrace.storage.analysis import AnalysisConfig
 
 log = logging.getLogger("journeytrace")
 
@@ -56,6 +60,26 @@ async def _http_server(app: object, host: str, port: int, name: str) -> AsyncIte
         server.should_exit = True
         with contextlib.suppress(BaseException):
             await task
+
+
+def analysis_config(config: Config) -> AnalysisConfig:
+    """The analysis worker's settings: insight thresholds from their YAML file, the optional LLM."""
+    thresholds = InsightConfig()
+    if config.insight_thresholds:
+        path = Path(config.insight_thresholds)
+        try:
+            thresholds = InsightConfig.from_mapping(yaml.safe_load(path.read_text()) or {})
+        except (OSError, yaml.YAMLError, ValueError) as exc:
+            raise ConfigError(f"insight_thresholds: {path}: {exc}") from exc
+    llm = None
+    if config.summary_llm_base_url:
+        if not config.summary_llm_model:
+            raise ConfigError("summary_llm_model: required when summary_llm_base_url is set")
+        llm = LlmConfig(
+            base_url=config.summary_llm_base_url, model=config.summary_llm_model,
+            api_key=config.summary_llm_api_key or None,
+        )  # fmt: skip
+    return AnalysisConfig(insights=thresholds, llm=llm, quiet_period_seconds=config.journey_quiet_period_s)
 
 
 async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
@@ -86,6 +110,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
             max_queued_spans=config.max_queued_spans,
             max_commit_spans=config.max_commit_spans,
             commit_interval=config.commit_interval_ms / 1000,
+            analysis=analysis_config(config) if config.analysis else None,
         )
     )
     pipeline = Correlator(correlator_config, store)
@@ -113,6 +138,8 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
                 create_query_app(
                     store, tenant=config.tenant, phone_hash_key=correlator_config.phone_hash_key,
                     quiet_period_seconds=config.journey_quiet_period_s, is_ready=receiving.is_set,
+                    ui={"jaeger_ui_url": config.jaeger_ui_url, "grafana_url": config.grafana_url,
+                        "grafana_tempo_datasource": config.grafana_tempo_datasource},
                 ),
                 config.host, config.query_port, "query API",
             )  # fmt: skip

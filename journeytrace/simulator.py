@@ -115,6 +115,8 @@ class SimulatedJourney:
     expected_outcome: str | None
     """The outcome the correlator should derive (docs/correlation.md), None when no span says one."""
     end_ns: int
+    customer: str
+    """The caller's number (E.164), for searches by phone."""
 
     @property
     def platforms(self) -> list[str]:
@@ -875,7 +877,7 @@ def journeys(seed: int, count: int, start_ns: int, scenarios: Sequence[str] | No
         builder = _Builder(random.Random(rng.getrandbits(64)), t0, numbers[number])
         outcome = _BUILDERS[scenario](builder, trouble)
         result.append(SimulatedJourney(number, scenario, trouble, tuple(builder.interactions), tuple(builder.posts),
-                                       outcome, builder.end))  # fmt: skip
+                                       outcome, builder.end, builder.customer))  # fmt: skip
         t0 += rng.randint(3, 30) * S
     return result
 

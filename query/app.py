@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-
-from journeytrace.phone import keyed_hash
+from fastapi.responses import (
+    FileResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from fastapi.staticfiles import StaticFiles
 from journeytrace.query import jaeger, params
+from journeytrace.query.jaeger_model import otlp_resource_spans
 from journeytrace.query.params import BadParameter
 from journeytrace.storage import SpanStore, reads
+from journeytrace.storage.analysis import insight_rules
+
+from journeytrace.phone import keyed_hash
+
+WEB_DIR = Path(__file__).parent / "web"
+"""The Journey Explorer's HTML, CSS and JavaScript modules."""
+
+
+def _many(values: list[str]) -> tuple[str, ...]:
+    """A repeatable parameter, also accepting comma-separated values (``?platform=a,b``)."""
+    return tuple(dict.fromkeys(v.strip() for value in values for v in value.split(",") if v.strip()))
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -26,9 +47,11 @@ def create_app(
     phone_hash_key: bytes,
     quiet_period_seconds: float = 1800.0,
     is_ready: Callable[[], bool] = lambda: True,
+    ui: dict[str, str] | None = None,
 ) -> FastAPI:
     """The query app. ``phone_hash_key`` hashes searched numbers the way the correlator hashed stored
-    ones; a journey with no new data for ``quiet_period_seconds`` is ``complete``."""
+    ones; a journey with no new data for ``quiet_period_seconds`` is ``complete``. ``ui`` is what
+    the Journey Explorer page is told at ``/api/ui/config`` (links to Jaeger UI and Grafana)."""
 
     def quiet_before() -> int:
         return time.time_ns() - int(quiet_period_seconds * 1e9)
@@ -53,6 +76,71 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     app.include_router(jaeger.router(store, tenant=tenant, quiet_before=quiet_before))
+    known_rules = {rule["id"] for rule in insight_rules()}
+
+    @app.get("/api/insights/rules")
+    async def rules() -> dict[str, Any]:
+        """The insight catalogue: every rule's ID, category, severities and description (docs/insights.md)."""
+        return {"rules": insight_rules()}
+
+    def list_filters(request: Request) -> dict[str, Any]:
+        """The journey list's filters, shared by the list and its live stream."""
+        query = request.query_params
+        phone = query.get("phone")
+        phone_hash = None
+        if phone:
+            phone_hash = keyed_hash(phone_hash_key, phone)
+            if phone_hash is None:
+                raise BadParameter(f"phone {phone[:32]!r} is not a phone number")
+        return {
+            "service": query.get("service") or None,
+            "platforms": _many(query.getlist("platform")),
+            "insights": params.insight_rules(_many(query.getlist("insight")), known_rules),
+            "queue": query.get("queue") or None,
+            "status": params.status(query.get("status")),
+            "outcome": params.outcome(query.get("outcome")),
+            "interaction_id": query.get("interaction_id") or None,
+            "phone_hash": phone_hash,
+            "start_from": params.timestamp("from", query.get("from")),
+            "start_to": params.timestamp("to", query.get("to")),
+            "limit": params.limit(query.get("limit")),
+        }
+
+    @app.get("/api/journeys")
+    async def list_journeys(request: Request) -> dict[str, Any]:
+        filters = list_filters(request)
+        cutoff = quiet_before()
+        journeys = await store.read(
+            lambda cursor: reads.list_journeys(cursor, tenant, quiet_before=cutoff, **filters)
+        )
+        return {"journeys": journeys}
+
+    @app.get("/api/journeys/stream")
+    async def stream_journeys(request: Request) -> StreamingResponse:
+        """Server-sent events: ``journey`` with a list record (as ``/api/journeys`` gives it, same
+        filters) each time a matching journey gains data or new analysis; ``ready`` first."""
+        filters = list_filters(request)
+        poll = params.seconds("poll", request.query_params.get("poll"), default=1.0, low=0.1, high=60.0)
+
+        def _changes(cursor: Any, *, since: tuple[int, int], quiet_before: int) -> tuple[list[Any], tuple[int, int]]:
+            found = reads.list_journeys(cursor, tenant, quiet_before=quiet_before, changed_since=since, **filters)
+            return found, reads.change_marks(cursor)
+
+        async def events() -> AsyncIterator[str]:
+            marks = await store.read(reads.change_marks)
+            yield f"event: ready\ndata: {json.dumps({'poll_seconds': poll})}\n\n"
+            quiet = 0.0
+            while not await request.is_disconnected():
+                await asyncio.sleep(poll)
+                changed, marks = await store.read(partial(_changes, since=marks, quiet_before=quiet_before()))
+                for record in reversed(changed):  # oldest first, so a client's list ends newest on top
+                    yield f"event: journey\nid: {record['journey_id']}\ndata: {json.dumps(record)}\n\n"
+                quiet = 0.0 if changed else quiet + poll
+                if quiet >= 15:  # a comment keeps proxies from closing an idle stream
+                    quiet = 0.0
+                    yield ": keep-alive\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @app.get("/api/journeys/{journey_id}")
     async def get_journey(journey_id: str) -> Any:
@@ -63,30 +151,41 @@ def create_app(
             return _error(404, f"journey {wanted} not found")
         return found
 
-    @app.get("/api/journeys")
-    async def list_journeys(request: Request) -> dict[str, Any]:
-        query = request.query_params
-        phone = query.get("phone")
-        phone_hash = None
-        if phone:
-            phone_hash = keyed_hash(phone_hash_key, phone)
-            if phone_hash is None:
-                raise BadParameter(f"phone {phone[:32]!r} is not a phone number")
-        filters = {
-            "service": query.get("service") or None,
-            "platform": query.get("platform") or None,
-            "status": params.status(query.get("status")),
-            "outcome": params.outcome(query.get("outcome")),
-            "interaction_id": query.get("interaction_id") or None,
-            "phone_hash": phone_hash,
-            "start_from": params.timestamp("from", query.get("from")),
-            "start_to": params.timestamp("to", query.get("to")),
-            "limit": params.limit(query.get("limit")),
-        }
+    @app.get("/api/journeys/{journey_id}/otlp")
+    async def download_journey(journey_id: str) -> Any:
+        """The journey as an OTLP JSON file (``journeytrace import`` and any OTLP tool read it back)."""
+        wanted = params.journey_id(journey_id)
         cutoff = quiet_before()
-        journeys = await store.read(
-            lambda cursor: reads.list_journeys(cursor, tenant, quiet_before=cutoff, **filters)
-        )
-        return {"journeys": journeys}
+        found = await store.read(lambda cursor: reads.journey(cursor, tenant, wanted, quiet_before=cutoff))
+        if found is None:
+            return _error(404, f"journey {wanted} not found")
+        body = json.dumps({"resourceSpans": otlp_resource_spans(found)}, separators=(",", ":"))
+        disposition = f'attachment; filename="journey-{found["journey_id"]}.otlp.json"'
+        return Response(body, media_type="application/json", headers={"Content-Disposition": disposition})
+
+    @app.get("/api/ui/config")
+    async def ui_config() -> dict[str, Any]:
+        """Settings the Journey Explorer needs: where Jaeger UI and Grafana are, for links."""
+        return {"jaeger_ui_url": "", "grafana_url": "", "grafana_tempo_datasource": "", **(ui or {})}
+
+    # The Journey Explorer: static files, no build step; every page is index.html, which routes.
+    app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
+
+    @app.get("/", include_in_schema=False)
+    @app.get("/analytics", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html")
+
+    @app.get("/journeys/{journey_id}", include_in_schema=False, response_model=None)
+    async def journey_page(journey_id: str) -> FileResponse | RedirectResponse:
+        """The page of one journey; an old (merged-away) ID or a platform's own ID redirects."""
+        try:
+            wanted = params.journey_id(journey_id)
+        except BadParameter:
+            return FileResponse(WEB_DIR / "index.html")  # the page says it is not a journey ID
+        name = await store.read(lambda cursor: reads.resolve(cursor, tenant, wanted))
+        if name != wanted:
+            return RedirectResponse(f"/journeys/{name}", status_code=307)
+        return FileResponse(WEB_DIR / "index.html")
 
     return app

@@ -88,3 +88,24 @@ def go_duration(name: str, value: str) -> int:
     if not text or position < len(text):
         raise BadParameter(f"cannot parse {name} {value[:64]!r}: not a duration such as 250ms, 1.5s or 1h30m")
     return sign * round(total)
+
+
+def insight_rules(values: tuple[str, ...], known: set[str]) -> tuple[str, ...]:
+    """Insight rule IDs to filter by; an unknown one is a 400 naming the known ones."""
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise BadParameter(f"insight {unknown[0][:64]!r} is not a known rule; known: {', '.join(sorted(known))}")
+    return values
+
+
+def seconds(name: str, value: str | None, *, default: float, low: float, high: float) -> float:
+    """A number of seconds within ``[low, high]``."""
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise BadParameter(f"{name} {value[:32]!r} is not a number of seconds") from None
+    if not low <= number <= high:
+        raise BadParameter(f"{name} must be between {low:g} and {high:g} seconds")
+    return number

@@ -39,6 +39,8 @@ from typing import Literal as TypingLiteral
 
 import duckdb
 
+from journeytrace import semconv
+
 # --------------------------------------------------------------------------------------- errors
 
 
@@ -704,6 +706,7 @@ _SPAN_COLUMNS = {
     "cx.agent.id": "agent", "cx.telephony.ani.hash": "customer_phone_hash",
 }  # fmt: skip
 _RESOURCE_COLUMNS = {"service.name": "service_name"}
+_INSIGHT_ATTRIBUTES = frozenset((semconv.CX_INSIGHT_RULES, semconv.CX_INSIGHT_RULE))
 _UNSCOPED_COLUMNS = {"cx.platform.name": "platform"}
 """``platform`` is the span's cx.platform.name, else its resource's: the unscoped rule exactly."""
 
@@ -769,6 +772,13 @@ class _Compiler:
 
     def source(self, attribute: Attribute) -> _Source:
         name = attribute.name
+        if name in _INSIGHT_ATTRIBUTES and attribute.scope in ("span", ""):
+            # The rule IDs of the journey's insights (the analysis worker's table), as the JSON
+            # array the journey root span shows: any span of such a journey matches.
+            return _Source(
+                "(SELECT to_json(list(i.rule ORDER BY i.rule)) FROM journey_insights i "
+                "WHERE i.tenant = sp.tenant AND i.journey_id = sp.journey_id)"
+            )
         if attribute.scope == "span":
             return _Source(f"json_extract(attributes, {self.param(json_pointer(name))})", _SPAN_COLUMNS.get(name))
         if attribute.scope == "resource":

@@ -159,15 +159,21 @@ def _record(row: tuple[Any, ...], quiet_before: int) -> dict[str, Any]:
 def journey(
     cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str, *, quiet_before: int
 ) -> dict[str, Any] | None:
-    """The journey (an alias resolves) with legs, correlation links and every span, or None."""
+    """The journey (an alias resolves) with legs, correlation links, insights, summary and every
+    span, or None."""
     return journeys(cursor, tenant, [journey_id], quiet_before=quiet_before)[0]
 
 
 def journeys(
-    cursor: duckdb.DuckDBPyConnection, tenant: str, journey_ids: list[str], *, quiet_before: int
+    cursor: duckdb.DuckDBPyConnection, tenant: str, journey_ids: list[str], *, quiet_before: int,
+    with_analysis: bool = True,
 ) -> list[dict[str, Any] | None]:
     """``journey`` of each ID, in order, reading all of them with one query per table (a search
-    page of 20 journeys costs about what one journey does)."""
+    page of 20 journeys costs about what one journey does).
+
+    ``with_analysis`` adds what the analysis worker concluded (``insights``, ``summary``, and
+    each insight as an event of the span it names); the worker itself reads without it.
+    """
     resolved = [resolve(cursor, tenant, i) for i in journey_ids]
     wanted = sorted(set(resolved))
     if not wanted:
@@ -218,6 +224,8 @@ def journeys(
         if journey_of[row[0]] == journey_of[row[1]]:
             links_of[journey_of[row[0]]].append(assembly.Link(*row))
     built = {i: _assemble(found[i][:-1], spans_of[i], interactions_of[i], links_of[i], quiet_before) for i in ids}
+    if with_analysis:
+        _add_analysis(cursor, tenant, {i: r for i, r in built.items() if r is not None})
     answers = []
     for asked, name in zip(journey_ids, resolved, strict=True):
         record = built.get(name)
@@ -247,30 +255,96 @@ def _assemble(
     return record
 
 
+_SEVERITY_RANK = "CASE severity WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 ELSE 0 END"
+_INSIGHT_COLUMNS = (
+    "rule", "category", "severity", "span_id", "value", "threshold", "unit", "explanation", "platform", "queue",
+    "agent", "flow",
+)  # fmt: skip
+
+
+def _add_analysis(cursor: duckdb.DuckDBPyConnection, tenant: str, built: dict[str, dict[str, Any]]) -> None:
+    """Attach each journey's stored insights and summary; ``analysis.current`` says whether they
+    describe the journey's latest data (the worker runs behind the writer)."""
+    if not built:
+        return
+    ids = sorted(built)
+    keys = [k for i in ids if (k := journey_key(i)) is not None]
+    for record in built.values():
+        record["summary"], record["insights"], record["analysis"] = None, [], {"current": False}
+    for journey_id, summary, updated, analysed in cursor.execute(
+        """SELECT journey_id, summary, updated_unix_nano, analysed_unix_nano FROM journey_analysis
+           WHERE journey_key IN (SELECT unnest(?::BIGINT[])) AND tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))""",
+        [keys, tenant, ids],
+    ).fetchall():
+        record = built[journey_id]
+        record["summary"] = json.loads(summary) if summary else None
+        record["analysis"] = {"current": updated >= record["updated_unix_nano"], "analysed_unix_nano": analysed}
+    for row in cursor.execute(
+        f"""SELECT journey_id, {', '.join(_INSIGHT_COLUMNS)} FROM journey_insights
+            WHERE journey_key IN (SELECT unnest(?::BIGINT[])) AND tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))
+            ORDER BY journey_id, {_SEVERITY_RANK} DESC, rule, span_id""",
+        [keys, tenant, ids],
+    ).fetchall():
+        built[row[0]]["insights"].append(dict(zip(_INSIGHT_COLUMNS, row[1:], strict=True)))
+    for record in built.values():
+        _insights_as_events(record)
+
+
+def _insights_as_events(record: dict[str, Any]) -> None:
+    """Each insight as an event ``cx.insight`` on its span (Jaeger logs, OTLP events in Tempo),
+    and the journey's insight rules on its root span (``cx.insight.rules``, searchable in TraceQL)."""
+    spans = {span["span_id"]: span for span in record["spans"]}
+    root = record["spans"][0] if record["spans"] else None
+    for insight in record["insights"]:
+        span = spans.get(insight["span_id"]) or root
+        if span is None:
+            continue
+        attributes = {
+            semconv.CX_INSIGHT_RULE: insight["rule"],
+            semconv.CX_INSIGHT_CATEGORY: insight["category"],
+            semconv.CX_INSIGHT_SEVERITY: insight["severity"],
+            semconv.CX_INSIGHT_EXPLANATION: insight["explanation"],
+        }
+        for key, name in (("value", semconv.CX_INSIGHT_VALUE), ("threshold", semconv.CX_INSIGHT_THRESHOLD),
+                          ("unit", semconv.CX_INSIGHT_UNIT)):  # fmt: skip
+            if insight[key] is not None:
+                attributes[name] = insight[key]
+        span["events"] = [*span["events"], {"time_unix_nano": span["start_unix_nano"], "name": semconv.CX_INSIGHT_EVENT,
+                                            "attributes": attributes}]  # fmt: skip
+    if root is not None and record["insights"]:
+        root["attributes"][semconv.CX_INSIGHT_RULES] = sorted({i["rule"] for i in record["insights"]})
+
+
 def list_journeys(
     cursor: duckdb.DuckDBPyConnection,
     tenant: str,
     *,
     quiet_before: int,
     service: str | None = None,
-    platform: str | None = None,
+    platforms: tuple[str, ...] = (),
     status: str | None = None,
     outcome: str | None = None,
     interaction_id: str | None = None,
     phone_hash: str | None = None,
+    insights: tuple[str, ...] = (),
+    queue: str | None = None,
     start_from: int | None = None,
     start_to: int | None = None,
+    changed_since: tuple[int, int] | None = None,
     limit: int = 20,
 ) -> list[dict[str, Any]]:
-    """Journey records newest first (by start, then ID), without their spans."""
+    """Journey records newest first (by start, then ID), without their spans, each with its
+    summary and insights (rule and severity); ``platforms`` and ``insights`` keep journeys with
+    any of those given. ``changed_since`` (``change_marks`` of an earlier snapshot) keeps the
+    journeys that gained data or analysis after it."""
     where = ["tenant = ?"]
     params: list[Any] = [tenant]
     if service:
         where.append("list_contains(services, ?)")
         params.append(service)
-    if platform:
-        where.append("list_contains(platforms, ?)")
-        params.append(platform)
+    if platforms:
+        where.append("list_has_any(platforms, ?::VARCHAR[])")
+        params.append(list(platforms))
     if status == "complete":
         where.append("updated_unix_nano < ?")
         params.append(quiet_before)
@@ -288,6 +362,20 @@ def list_journeys(
     if phone_hash:
         where.append("journey_id IN (SELECT journey_id FROM interactions WHERE tenant = ? AND ani_hash = ?)")
         params += [tenant, phone_hash]
+    if insights:
+        where.append(
+            "journey_id IN (SELECT journey_id FROM journey_insights WHERE tenant = ? AND rule IN (SELECT unnest(?::VARCHAR[])))"
+        )
+        params += [tenant, list(insights)]
+    if queue:
+        where.append("journey_id IN (SELECT journey_id FROM journey_analysis WHERE tenant = ? AND list_contains(queues, ?))")
+        params += [tenant, queue]
+    if changed_since is not None:
+        where.append(
+            "(updated_unix_nano > ? OR journey_id IN "
+            "(SELECT journey_id FROM journey_analysis WHERE tenant = ? AND analysed_unix_nano > ?))"
+        )
+        params += [changed_since[0], tenant, changed_since[1]]
     if start_from is not None:
         where.append("start_unix_nano >= ?")
         params.append(start_from)
@@ -302,4 +390,42 @@ def list_journeys(
         """,
         params,
     ).fetchall()
-    return [_record(row, quiet_before) for row in rows]
+    records = [_record(row, quiet_before) for row in rows]
+    _add_list_analysis(cursor, tenant, records)
+    return records
+
+
+def change_marks(cursor: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """The newest journey update and analysis in this snapshot. Each only grows (one writer, one
+    analysis worker, each stamping its commits in order), so ``list_journeys(changed_since=...)``
+    with an earlier snapshot's marks finds exactly what changed since."""
+    row = cursor.execute(
+        """SELECT (SELECT coalesce(max(updated_unix_nano), 0) FROM journeys),
+                  (SELECT coalesce(max(analysed_unix_nano), 0) FROM journey_analysis)"""
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def _add_list_analysis(cursor: duckdb.DuckDBPyConnection, tenant: str, records: list[dict[str, Any]]) -> None:
+    by_id = {r["journey_id"]: r for r in records}
+    for record in records:
+        record["summary"], record["insights"] = None, []
+    if not by_id:
+        return
+    ids = sorted(by_id)
+    keys = [k for i in ids if (k := journey_key(i)) is not None]
+    for journey_id, summary in cursor.execute(
+        """SELECT journey_id, summary FROM journey_analysis
+           WHERE journey_key IN (SELECT unnest(?::BIGINT[])) AND tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))""",
+        [keys, tenant, ids],
+    ).fetchall():
+        by_id[journey_id]["summary"] = json.loads(summary) if summary else None
+    for journey_id, rule, severity, count in cursor.execute(
+        f"""SELECT journey_id, rule, arg_max(severity, {_SEVERITY_RANK}), count(*) FROM journey_insights
+            WHERE journey_key IN (SELECT unnest(?::BIGINT[])) AND tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))
+            GROUP BY journey_id, rule
+            ORDER BY journey_id, max({_SEVERITY_RANK}) DESC, rule""",
+        [keys, tenant, ids],
+    ).fetchall():
+        by_id[journey_id]["insights"].append({"rule": rule, "severity": severity, "count": count})

@@ -39,6 +39,7 @@ from journeytrace.errors import Overloaded, StorageUnavailable
 from journeytrace.ids import OTEL_PLATFORM
 from journeytrace.spans import SpanBatch
 from journeytrace.storage import schema
+from journeytrace.storage.analysis import AnalysisConfig, AnalysisWorker
 from journeytrace.storage.wal import START, Position, WriteAheadLog
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,8 @@ class StoreConfig:
     memory_limit: str = "384MB"
     """DuckDB's buffer pool; its default (80% of RAM) would let the server grow far past 1 GiB."""
     read_threads: int = 4
+    analysis: AnalysisConfig | None = None
+    """Insights, facts and summaries of changed journeys (``storage/analysis.py``); None: off."""
 
 
 @dataclass(slots=True)
@@ -171,6 +174,7 @@ class SpanStore:
         self._pending = 0
         self._pending_lock = threading.Lock()
         self._closing = False
+        self.analysis: AnalysisWorker | None = None
 
     # lifecycle -----------------------------------------------------------------------------
 
@@ -193,6 +197,10 @@ class SpanStore:
             log.info("migrated %s from schema version %d to %d", self.config.path, found, schema.SCHEMA_VERSION)
         self._wal.open(self._replay(db))
         self._db = db
+        if self.config.analysis is not None:
+            self.analysis = AnalysisWorker(db, self.config.analysis)
+            self.analysis.start()
+            self.analysis.notify()  # journeys committed before a restart may be unanalysed
         self._readers = ThreadPoolExecutor(self.config.read_threads, thread_name_prefix="duckdb-read")
         self._threads = [
             threading.Thread(target=self._wal_loop, name="journeytrace-wal"),
@@ -227,6 +235,9 @@ class SpanStore:
                 thread.join()
             self._threads = []
             self._wal.remove_all()  # the writer applied every record before it stopped
+        if self.analysis is not None:
+            self.analysis.stop()  # what it had not reached yet, it resumes after a restart
+            self.analysis = None
         if self._readers is not None:
             self._readers.shutdown(wait=True)
             self._readers = None
@@ -352,6 +363,8 @@ class SpanStore:
                     time.sleep(delay)
                     delay = min(delay * 2, 5.0)
             last_commit = time.monotonic()
+            if self.analysis is not None:
+                self.analysis.notify()
             self._release(rows)
             self._wal.truncate(position)
         cursor.close()

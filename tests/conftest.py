@@ -4,6 +4,8 @@
   one test; it is stopped (or killed) when the test ends.
 - ``module_server`` is one server shared by every test of a module; at the end of the module it
   must exit 0 on SIGTERM.
+- ``browser`` is one headless Chromium (Debian's, driven by Playwright) for the session; the
+  browser tests save screenshots with ``jt_helpers.screenshot``.
 - On a failing test, the logs of every server still alive are attached to the report.
 """
 
@@ -15,6 +17,7 @@ import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -88,6 +91,35 @@ def otlp_http(module_server: Server) -> Iterator[httpx.Client]:
     """An httpx client for the shared server's OTLP/HTTP receiver."""
     with httpx.Client(base_url=module_server.http_base, timeout=30.0) as c:
         yield c
+
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium. `make test` installs Debian's chromium; Playwright never downloads one."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs it (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser page (1400×900); console errors of the page fail the test."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    opened.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    yield opened
+    context.close()
+    assert not errors, f"the page reported errors: {errors}"
 
 
 @pytest.hookimpl(hookwrapper=True)

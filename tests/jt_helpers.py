@@ -458,3 +458,54 @@ def draft_shape(span: Any) -> tuple[Any, ...]:
     """A span draft's identity, place and timing, for exact comparison."""
     return (span.key, span.name, span.span_type, span.kind, span.start_unix_nano, span.end_unix_nano,
             span.parent_key, span.status, span.status_message, span.record_version)  # fmt: skip
+
+
+# --- simulated journeys -------------------------------------------------------------------------
+
+
+def post_simulated(server: Server, journeys: Sequence[Any], *, late: bool | None = None) -> None:
+    """POST the simulator's payloads to ``/v1/platforms/{platform}`` as the platforms would:
+    every payload, or only the on-time (``late=False``) or late (``late=True``) ones."""
+    with httpx.Client(base_url=server.http_base, timeout=30.0) as client:
+        for journey in journeys:
+            for post in journey.posts:
+                if late is not None and post.late != late:
+                    continue
+                answer = client.post(
+                    f"/v1/platforms/{post.platform}", content=post.body, headers={"Content-Type": post.content_type}
+                )
+                assert answer.status_code == 202, (post.platform, answer.status_code, answer.text)
+
+
+def journey_of_interaction(client: httpx.Client, interaction_id: str) -> str | None:
+    """The ID of the one journey holding a platform's interaction, or None."""
+    found = client.get("/api/journeys", params={"interaction_id": interaction_id}).json()["journeys"]
+    return found[0]["journey_id"] if len(found) == 1 else None
+
+
+def settled_journey(client: httpx.Client, journey: Any) -> dict[str, Any] | None:
+    """A simulated journey as the API returns it, once every interaction is in it with the expected
+    legs and outcome and its analysis (insights, summary) describes that data; else None."""
+    ids = {journey_of_interaction(client, i.interaction_id) for i in journey.interactions}
+    if len(ids) != 1 or None in ids:
+        return None
+    record = client.get(f"/api/journeys/{ids.pop()}").json()
+    if record["platforms"] != journey.platforms or record["outcome"] != journey.expected_outcome:
+        return None
+    if not record.get("analysis", {}).get("current"):
+        return None
+    return record
+
+
+# --- the browser tests ----------------------------------------------------------------------------
+
+ARTIFACTS = Path(os.environ.get("JOURNEYTRACE_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
+"""Where browser tests save screenshots (CI keeps the folder as the run's artifacts)."""
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a full-page screenshot of a Playwright page as a test artifact."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,300 @@
+"""The analysis worker: keeps each journey's insights, facts and summary current.
+
+A thread of its own, beside the writer, so ingest never waits for analysis. After every commit
+(and once a second for time-dependent rules) it:
+
+1. finds journeys whose record changed since its watermark (``journeys.updated_unix_nano``,
+   which only ever grows with the single writer's commits), plus journeys whose ``recheck_at``
+   has come (a handoff that never began, a contact record still expected);
+2. reads each as the API shows it (``reads.journeys``), with the same customer's previous
+   journey within the repeat window;
+3. runs ``correlator.analysis`` (insights, facts, deterministic summary) and replaces the
+   journey's rows in ``journey_analysis`` and ``journey_insights`` -- and drops the rows of
+   journeys merged into it -- in one transaction.
+
+Only this thread writes those two tables, so it never conflicts with the writer. The optional
+LLM summarizer runs on one more thread: it is slow and may fail, so the deterministic summary is
+stored first and the model's replaces it (if the journey has not changed meanwhile) when it
+arrives. Under load the worker falls behind and catches up; its watermark is in the tables, so
+a restart resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from journeytrace.correlator.analysis import facts, insights, summary
+from journeytrace.correlator.analysis.llm import LlmConfig, LlmSummarizer
+from journeytrace.correlator.analysis.model import Evaluation, Summary
+from journeytrace.storage import reads
+
+from journeytrace.ids import journey_key
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AnalysisConfig:
+    insights: insights.InsightConfig = field(default_factory=insights.InsightConfig)
+    llm: LlmConfig | None = None
+    quiet_period_seconds: float = 1800.0
+    interval: float = 1.0
+    """How often to look for due rechecks when no commit wakes the worker."""
+    batch_journeys: int = 500
+    """Journeys read and analysed per transaction; bounds the worker's memory and latency."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    tenant: str
+    journey_id: str
+
+
+def _summary_json(found: Summary) -> str:
+    return json.dumps(asdict(found), separators=(",", ":"))
+
+
+class AnalysisWorker:
+    """Owns the analysis thread (and the LLM thread when one is configured)."""
+
+    def __init__(self, db: duckdb.DuckDBPyConnection, config: AnalysisConfig) -> None:
+        self.config = config
+        self._cursor = db.cursor()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="journeytrace-analysis")
+        self._llm = LlmSummarizer(config.llm) if config.llm else None
+        self._llm_queue: queue.Queue[Any] = queue.Queue(maxsize=10_000)
+        self._llm_results: queue.Queue[tuple[str, str, str, Summary]] = queue.Queue()
+        self._llm_thread = threading.Thread(target=self._llm_loop, name="journeytrace-llm") if self._llm else None
+        self._idle = threading.Event()
+        self.watermark = self._start_watermark()
+
+    def start(self) -> None:
+        self._thread.start()
+        if self._llm_thread:
+            self._llm_thread.start()
+
+    def notify(self) -> None:
+        """A commit landed: look for changed journeys now."""
+        self._idle.clear()
+        self._wake.set()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until everything committed so far is analysed (tests and benchmarks)."""
+        return self._idle.wait(timeout)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        if self._llm_thread and self._llm_thread.is_alive():
+            self._llm_queue.put(_STOP)
+            self._llm_thread.join()
+        if self._llm:
+            self._llm.close()
+        self._cursor.close()
+
+    # the loop --------------------------------------------------------------------------------
+
+    def _start_watermark(self) -> int:
+        row = self._cursor.execute("SELECT max(updated_unix_nano) FROM journey_analysis").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self.config.interval)
+            self._wake.clear()
+            try:
+                while not self._stopping and self._round():
+                    pass
+                self._apply_llm_results()
+            except Exception:  # never let one bad journey stop analysis of the rest
+                log.exception("journey analysis failed; retrying in %.1fs", self.config.interval)
+                time.sleep(self.config.interval)
+                continue
+            if not self._wake.is_set():
+                self._idle.set()
+
+    def _round(self) -> bool:
+        """Analyse one batch of changed or due journeys; return whether there may be more."""
+        now = time.time_ns()
+        limit = self.config.batch_journeys
+        cursor = self._cursor
+        cursor.execute("BEGIN TRANSACTION")
+        try:
+            changed = cursor.execute(
+                """SELECT tenant, journey_id, updated_unix_nano FROM journeys WHERE updated_unix_nano > ?
+                   ORDER BY updated_unix_nano LIMIT ?""",
+                [self.watermark, limit],
+            ).fetchall()
+            due = cursor.execute(
+                """SELECT tenant, journey_id FROM journey_analysis WHERE recheck_at_unix_nano <= ? LIMIT ?""",
+                [now, limit],
+            ).fetchall()
+            jobs = sorted({_Job(t, j) for t, j, _ in changed} | {_Job(t, j) for t, j in due},
+                          key=lambda job: (job.tenant, job.journey_id))  # fmt: skip
+            if not jobs:
+                cursor.execute("ROLLBACK")
+                return False
+            self._analyse(cursor, jobs, now)
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        if changed:
+            self.watermark = max(self.watermark, max(u for _, _, u in changed))
+        return len(changed) == limit or len(due) == limit
+
+    def _analyse(self, cursor: duckdb.DuckDBPyConnection, jobs: list[_Job], now: int) -> None:
+        quiet_before = now - int(self.config.quiet_period_seconds * 1e9)
+        by_tenant: dict[str, list[str]] = {}
+        for job in jobs:
+            by_tenant.setdefault(job.tenant, []).append(job.journey_id)
+        analysis_rows: list[dict[str, Any]] = []
+        insight_rows: list[dict[str, Any]] = []
+        replaced: list[tuple[str, str]] = []
+        for tenant, ids in by_tenant.items():
+            found = [j for j in reads.journeys(cursor, tenant, ids, quiet_before=quiet_before, with_analysis=False) if j is not None]
+            # The asked IDs that no longer name a journey of their own (merged away, or gone)
+            # lose their rows, as do the aliases of every journey analysed now.
+            replaced += [(tenant, i) for i in ids]
+            names = [j["journey_id"] for j in found]
+            replaced += [(tenant, r[0]) for r in cursor.execute(
+                "SELECT alias FROM journey_aliases WHERE tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))",
+                [tenant, names]).fetchall()]  # fmt: skip
+            previous = self._previous_journeys(cursor, tenant, found)
+            for journey in found:
+                context = insights.Context(
+                    now_unix_nano=now,
+                    previous_journey_id=previous.get(journey["journey_id"], (None, None))[0],
+                    previous_journey_start_unix_nano=previous.get(journey["journey_id"], (None, None))[1],
+                )
+                evaluation = insights.evaluate(journey, context, self.config.insights)
+                analysis_rows.append(self._analysis_row(tenant, journey, evaluation, now))
+                insight_rows += [
+                    {"tenant": tenant, "journey_id": journey["journey_id"], "journey_key": journey_key(journey["journey_id"]),
+                     "start_unix_nano": journey["start_unix_nano"], **_insight_columns(i)}
+                    for i in evaluation.insights
+                ]  # fmt: skip
+        self._replace(cursor, replaced, analysis_rows, insight_rows)
+
+    def _analysis_row(self, tenant: str, journey: dict[str, Any], evaluation: Evaluation, now: int) -> dict[str, Any]:
+        written = summary.summarize(journey, evaluation.insights)
+        fingerprint = summary.fingerprint(journey, evaluation.insights)
+        if self._llm is not None:
+            try:
+                self._llm_queue.put_nowait((tenant, journey, evaluation, written, fingerprint))
+            except queue.Full:
+                log.warning("LLM summary queue full; journey %s keeps its deterministic summary", journey["journey_id"])
+        return {
+            "tenant": tenant,
+            "journey_id": journey["journey_id"],
+            "journey_key": journey_key(journey["journey_id"]),
+            **facts.facts(journey, evaluation),
+            "updated_unix_nano": journey["updated_unix_nano"],
+            "analysed_unix_nano": now,
+            "recheck_at_unix_nano": evaluation.recheck_at_unix_nano,
+            "summary": _summary_json(written),
+            "summary_source": written.source,
+            "fingerprint": fingerprint,
+        }
+
+    def _previous_journeys(
+        self, cursor: duckdb.DuckDBPyConnection, tenant: str, found: list[dict[str, Any]]
+    ) -> dict[str, tuple[str, int]]:
+        """Each journey's latest earlier journey of the same customer within the repeat window."""
+        asked = [j for j in found if j.get("customer_phone_hash")]
+        if not asked:
+            return {}
+        window = int(self.config.insights.repeat_caller.window_h * 3600e9)
+        rows = cursor.execute(
+            """
+            SELECT w.journey_id, arg_max(j.journey_id, j.start_unix_nano), max(j.start_unix_nano)
+            FROM (SELECT unnest(?::VARCHAR[]) AS journey_id, unnest(?::VARCHAR[]) AS phone_hash,
+                         unnest(?::BIGINT[]) AS start_unix_nano) w
+            JOIN journeys j ON j.tenant = ? AND j.customer_phone_hash = w.phone_hash
+                AND j.start_unix_nano < w.start_unix_nano AND j.start_unix_nano >= w.start_unix_nano - ?
+                AND j.journey_id <> w.journey_id
+            GROUP BY w.journey_id
+            """,
+            [[j["journey_id"] for j in asked], [j["customer_phone_hash"] for j in asked],
+             [j["start_unix_nano"] for j in asked], tenant, window],
+        ).fetchall()  # fmt: skip
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def _replace(
+        self, cursor: duckdb.DuckDBPyConnection, replaced: list[tuple[str, str]],
+        analysis_rows: list[dict[str, Any]], insight_rows: list[dict[str, Any]],
+    ) -> None:  # fmt: skip
+        if replaced:
+            gone = pa.table({"tenant": [t for t, _ in replaced], "journey_id": [j for _, j in replaced]})
+            keys = sorted({k for _, j in replaced if (k := journey_key(j)) is not None})
+            cursor.register("gone", gone)
+            for table in ("journey_analysis", "journey_insights"):
+                # The integer key first, so the string comparison runs on a few rows (schema v8).
+                cursor.execute(
+                    f"""DELETE FROM {table}
+                        WHERE (journey_key IS NULL OR journey_key IN (SELECT unnest(?::BIGINT[])))
+                          AND (tenant, journey_id) IN (SELECT (tenant, journey_id) FROM gone)""",
+                    [keys],
+                )
+            cursor.unregister("gone")
+        for table, rows in (("journey_analysis", analysis_rows), ("journey_insights", insight_rows)):
+            if rows:
+                columns = list(rows[0])
+                cursor.register("fresh", pa.Table.from_pylist(rows))
+                cursor.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM fresh")
+                cursor.unregister("fresh")
+
+    # the LLM summarizer ----------------------------------------------------------------------
+
+    def _llm_loop(self) -> None:
+        assert self._llm is not None
+        while True:
+            item = self._llm_queue.get()
+            if item is _STOP:
+                return
+            tenant, journey, evaluation, fallback, fingerprint = item
+            written = self._llm.summarize(journey, evaluation.insights, fallback)
+            if written.source == "llm":
+                self._llm_results.put((tenant, journey["journey_id"], fingerprint, written))
+                self._wake.set()
+
+    def _apply_llm_results(self) -> None:
+        """Store model summaries for journeys that have not changed materially since."""
+        while True:
+            try:
+                tenant, journey_id, fingerprint, written = self._llm_results.get_nowait()
+            except queue.Empty:
+                return
+            self._cursor.execute(
+                """UPDATE journey_analysis SET summary = ?, summary_source = 'llm'
+                   WHERE tenant = ? AND journey_id = ? AND fingerprint = ?""",
+                [_summary_json(written), tenant, journey_id, fingerprint],
+            )
+
+
+
+def insight_rules() -> list[dict[str, Any]]:
+    """The insight catalogue, for the read APIs (which do not import the correlator)."""
+    return [asdict(rule) for rule in insights.RULES]
+
+
+def _insight_columns(found: Any) -> dict[str, Any]:
+    return {
+        "rule": found.rule, "category": found.category, "severity": found.severity, "span_id": found.span_id,
+        "value": found.value, "threshold": found.threshold, "unit": found.unit, "explanation": found.explanation,
+        "platform": found.platform, "queue": found.queue, "agent": found.agent, "flow": found.flow,
+    }  # fmt: skip
