@@ -19,7 +19,7 @@ from fastapi.responses import (
     StreamingResponse,
 )
 from fastapi.staticfiles import StaticFiles
-from journeytrace.query import jaeger, params
+from journeytrace.query import analytics, jaeger, params
 from journeytrace.query.jaeger_model import otlp_resource_spans
 from journeytrace.query.params import BadParameter
 from journeytrace.storage import SpanStore, reads
@@ -34,6 +34,12 @@ WEB_DIR = Path(__file__).parent / "web"
 def _many(values: list[str]) -> tuple[str, ...]:
     """A repeatable parameter, also accepting comma-separated values (``?platform=a,b``)."""
     return tuple(dict.fromkeys(v.strip() for value in values for v in value.split(",") if v.strip()))
+
+
+def _json(body: Any) -> Response:
+    """JSON straight from ``json.dumps``: the reads return plain JSON-ready values, and FastAPI's
+    own encoder walks every value of a 5,000-span journey several times over."""
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -76,6 +82,7 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     app.include_router(jaeger.router(store, tenant=tenant, quiet_before=quiet_before))
+    app.include_router(analytics.router(store, tenant=tenant))
     known_rules = {rule["id"] for rule in insight_rules()}
 
     @app.get("/api/insights/rules")
@@ -97,6 +104,8 @@ def create_app(
             "platforms": _many(query.getlist("platform")),
             "insights": params.insight_rules(_many(query.getlist("insight")), known_rules),
             "queue": query.get("queue") or None,
+            "flow": query.get("flow") or None,
+            "agent": query.get("agent") or None,
             "status": params.status(query.get("status")),
             "outcome": params.outcome(query.get("outcome")),
             "interaction_id": query.get("interaction_id") or None,
@@ -107,13 +116,13 @@ def create_app(
         }
 
     @app.get("/api/journeys")
-    async def list_journeys(request: Request) -> dict[str, Any]:
+    async def list_journeys(request: Request) -> Response:
         filters = list_filters(request)
         cutoff = quiet_before()
         journeys = await store.read(
             lambda cursor: reads.list_journeys(cursor, tenant, quiet_before=cutoff, **filters)
         )
-        return {"journeys": journeys}
+        return _json({"journeys": journeys})
 
     @app.get("/api/journeys/stream")
     async def stream_journeys(request: Request) -> StreamingResponse:
@@ -143,13 +152,13 @@ def create_app(
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @app.get("/api/journeys/{journey_id}")
-    async def get_journey(journey_id: str) -> Any:
+    async def get_journey(journey_id: str) -> Response:
         wanted = params.journey_id(journey_id)
         cutoff = quiet_before()
         found = await store.read(lambda cursor: reads.journey(cursor, tenant, wanted, quiet_before=cutoff))
         if found is None:
             return _error(404, f"journey {wanted} not found")
-        return found
+        return _json(found)
 
     @app.get("/api/journeys/{journey_id}/otlp")
     async def download_journey(journey_id: str) -> Any:
@@ -178,14 +187,15 @@ def create_app(
 
     @app.get("/journeys/{journey_id}", include_in_schema=False, response_model=None)
     async def journey_page(journey_id: str) -> FileResponse | RedirectResponse:
-        """The page of one journey; an old (merged-away) ID or a platform's own ID redirects."""
+        """The page of one journey. An old (merged-away) journey ID, an original trace ID or any
+        platform's own ID (a Connect ContactId, a Twilio CallSid) redirects to the journey."""
         try:
             wanted = params.journey_id(journey_id)
         except BadParameter:
-            return FileResponse(WEB_DIR / "index.html")  # the page says it is not a journey ID
+            wanted = journey_id.strip()[:256]
         name = await store.read(lambda cursor: reads.resolve(cursor, tenant, wanted))
         if name != wanted:
             return RedirectResponse(f"/journeys/{name}", status_code=307)
-        return FileResponse(WEB_DIR / "index.html")
+        return FileResponse(WEB_DIR / "index.html")  # the page says so when no journey has that ID
 
     return app

@@ -328,6 +328,8 @@ def list_journeys(
     phone_hash: str | None = None,
     insights: tuple[str, ...] = (),
     queue: str | None = None,
+    flow: str | None = None,
+    agent: str | None = None,
     start_from: int | None = None,
     start_to: int | None = None,
     changed_since: tuple[int, int] | None = None,
@@ -367,9 +369,14 @@ def list_journeys(
             "journey_id IN (SELECT journey_id FROM journey_insights WHERE tenant = ? AND rule IN (SELECT unnest(?::VARCHAR[])))"
         )
         params += [tenant, list(insights)]
-    if queue:
-        where.append("journey_id IN (SELECT journey_id FROM journey_analysis WHERE tenant = ? AND list_contains(queues, ?))")
-        params += [tenant, queue]
+    # Queue, flow and agent as the analysis worker recorded them (the facts analytics counts), so
+    # an analytics chart's link lists exactly the journeys it counted.
+    for column, value in (("queues", queue), ("flows", flow), ("agents", agent)):
+        if value:
+            where.append(
+                f"journey_id IN (SELECT journey_id FROM journey_analysis WHERE tenant = ? AND list_contains({column}, ?))"
+            )
+            params += [tenant, value]
     if changed_since is not None:
         where.append(
             "(updated_unix_nano > ? OR journey_id IN "

@@ -118,6 +118,9 @@ def test_pages_are_served_and_an_old_journey_id_redirects(module_server, client)
     assert merged != alone
     answer = client.get(f"/journeys/{alone}", follow_redirects=False)
     assert answer.status_code == 307 and answer.headers["location"] == f"/journeys/{merged}"
+    for interaction in journey.interactions:  # a platform's own ID opens its journey too
+        answer = client.get(f"/journeys/{interaction.interaction_id}", follow_redirects=False)
+        assert answer.status_code == 307 and answer.headers["location"] == f"/journeys/{merged}"
 
 
 def _only(journey: simulator.SimulatedJourney, posts: list[Any]) -> simulator.SimulatedJourney:
