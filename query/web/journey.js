@@ -1,4 +1,34 @@
-// Placeholder until the page is written.
-export function render(root) {
-  root.textContent = "journey";
+// The journey page (/journeys/{id}). This module is small on purpose: it asks the server for the
+// journey at once, and loads the page's code (journey/page.js) while the answer is on its way.
+
+const JOURNEY_ID = /^[0-9a-fA-F]{32}$/;
+
+function ensureStyles() {
+  if (document.querySelector('link[data-page-css="journey"]')) return;
+  const link = document.createElement("link");
+  link.rel = "stylesheet";
+  link.href = "/web/journey.css";
+  link.dataset.pageCss = "journey";
+  document.head.append(link);
+}
+
+/** Draw the journey `id` into `root`; returns the cleanup function. */
+export function render(root, id) {
+  ensureStyles();
+  const abort = new AbortController();
+  const valid = JOURNEY_ID.test(id);
+  const first = valid ? fetch(`/api/journeys/${id.toLowerCase()}`, {
+    signal: abort.signal, cache: "no-store", headers: { Accept: "application/json" },
+  }) : null;
+  if (first) first.catch(() => {}); // page.js handles a failure; this keeps it from being "unhandled"
+  let cleanup = null;
+  let stopped = false;
+  import("./journey/page.js").then((page) => {
+    if (!stopped) cleanup = page.mount(root, id, { first, abort });
+  });
+  return () => {
+    stopped = true;
+    abort.abort();
+    if (cleanup) cleanup();
+  };
 }

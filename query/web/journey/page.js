@@ -1,0 +1,164 @@
+// The journey page (/journeys/{id}): header, flame chart, span details. While the journey is in
+// progress it polls GET /api/journeys/{id} every 2 s and redraws when data or analysis changed,
+// keeping the zoom and the selected span.
+
+import { uiConfig } from "../api.js";
+import { renderDetails } from "./details.js";
+import { createFlame } from "./flame.js";
+import { el } from "./fmt.js";
+import { renderHeader } from "./header.js";
+import { buildModel } from "./model.js";
+
+const POLL_MS = 2000;
+
+/** Draw the journey `id` into `root`. `first` is the response to GET /api/journeys/{id} already on
+ * its way (null when `id` is not a journey ID); `abort` cancels requests. Returns the cleanup. */
+export function mount(root, id, { first, abort }) {
+  const page = el("section", { class: "jt-journey", "aria-busy": "true" });
+  root.replaceChildren(page);
+  if (!first) {
+    notFound(page, id, "is not a journey ID (32 hexadecimal characters)");
+    return () => {};
+  }
+  const config = uiConfig().catch(() => null);
+
+  const state = { id: id.toLowerCase(), journey: null, stamp: null, model: null, selected: null, tab: "attributes" };
+  let timer = 0;
+  let stopped = false;
+
+  const headerSlot = el("div", { class: "jt-head-slot" });
+  const panel = el("aside", { class: "jt-panel", hidden: true, "aria-label": "Span details" });
+  const flame = createFlame({ onSelect: (spanId) => open(spanId), onClose: close });
+  const body = el("div", { class: "jt-body" }, el("div", { class: "jt-chart-wrap" }, flame.element), panel);
+  const loading = el("p", { class: "jt-loading", role: "status", text: "Loading journey…" });
+  page.append(headerSlot, loading);
+  panel.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      close();
+      event.preventDefault();
+    }
+  });
+
+  function open(spanId, { show = false, tab = null } = {}) {
+    if (!state.model || !state.model.byId.has(spanId)) return;
+    state.selected = spanId;
+    if (tab) state.tab = tab;
+    flame.select(spanId, { show });
+    drawPanel();
+  }
+
+  function close() {
+    if (!state.selected) return;
+    flame.focusSelected();
+    state.selected = null;
+    flame.select(null);
+    panel.hidden = true;
+    panel.replaceChildren();
+  }
+
+  function drawPanel() {
+    const item = state.selected && state.model.byId.get(state.selected);
+    if (!item) {
+      state.selected = null;
+      panel.hidden = true;
+      panel.replaceChildren();
+      return;
+    }
+    const scrolled = panel.scrollTop; // a live redraw keeps the reader's place
+    panel.replaceChildren(renderDetails(item, state.journey, state, { onSelect: (spanId) => open(spanId, { show: true }), onClose: close }));
+    panel.hidden = false;
+    panel.scrollTop = scrolled;
+  }
+
+  function draw(journey, cfg) {
+    state.journey = journey;
+    headerSlot.replaceChildren(renderHeader(journey, cfg, { onInsight: (spanId) => open(spanId, { show: true, tab: "insights" }) }));
+    if (!body.isConnected) {
+      loading.remove();
+      page.append(body);
+    }
+    state.model = buildModel(journey);
+    flame.update(state.model);
+    if (state.selected) drawPanel();
+    page.setAttribute("aria-busy", "false");
+    page.dataset.journeyId = journey.journey_id;
+    document.title = `Journey ${journey.journey_id.slice(0, 8)}… · journeytrace`;
+  }
+
+  async function load(initial) {
+    let answer;
+    try {
+      answer = await (initial || fetch(`/api/journeys/${state.id}`, { signal: abort.signal, cache: "no-store", headers: { Accept: "application/json" } }));
+    } catch {
+      if (!stopped) schedule(initial ? 0 : POLL_MS); // offline for a moment: try again
+      return;
+    }
+    if (stopped) return;
+    const isFirst = Boolean(initial);
+    if (isFirst) performance.mark("journey:response");
+    if (answer.status === 404 && !state.journey) {
+      notFound(page, state.id, "was not found");
+      return;
+    }
+    if (!answer.ok) {
+      if (!state.journey) failed(page, state.id, answer.status);
+      else schedule(POLL_MS);
+      return;
+    }
+    let journey;
+    try {
+      journey = await answer.json();
+    } catch {
+      if (!stopped) schedule(POLL_MS);
+      return;
+    }
+    if (stopped) return;
+    if (isFirst) performance.mark("journey:parsed");
+    const cfg = await config;
+    if (stopped) return;
+    if (journey.journey_id && journey.journey_id !== state.id) {
+      // an alias (a journey merged into another): show the journey's own ID in the address bar
+      state.id = journey.journey_id;
+      history.replaceState(history.state, "", `/journeys/${state.id}${location.search}${location.hash}`);
+    }
+    const stamp = `${journey.updated_unix_nano}|${journey.analysis && journey.analysis.analysed_unix_nano}|${journey.status}`;
+    if (stamp !== state.stamp) {
+      state.stamp = stamp;
+      draw(journey, cfg);
+      if (isFirst) {
+        // for benchmarks and tests: when every bar was in the page, and when it was first painted
+        window.__journeyRendered = performance.now();
+        requestAnimationFrame(() => setTimeout(() => { window.__journeyPainted = performance.now(); }, 0));
+      }
+    }
+    if (journey.status === "in_progress") schedule(POLL_MS);
+  }
+
+  function schedule(ms) {
+    clearTimeout(timer);
+    timer = setTimeout(() => load(false), ms);
+  }
+
+  load(first);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    flame.destroy();
+  };
+}
+
+function notFound(page, id, why) {
+  page.setAttribute("aria-busy", "false");
+  page.replaceChildren(el("div", { class: "jt-notfound", role: "alert" },
+    el("h1", { text: "Journey not found" }),
+    el("p", {}, "The journey ", el("code", { text: id }), ` ${why}.`),
+    el("p", {}, el("a", { href: "/", text: "← Back to the journey list" }))));
+}
+
+function failed(page, id, status) {
+  page.setAttribute("aria-busy", "false");
+  page.replaceChildren(el("div", { class: "jt-notfound", role: "alert" },
+    el("h1", { text: "Could not load the journey" }),
+    el("p", {}, "The server answered ", el("code", { text: String(status) }), " for ", el("code", { text: id }), "."),
+    el("p", {}, el("a", { href: "/", text: "← Back to the journey list" }))));
+}
