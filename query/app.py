@@ -106,6 +106,7 @@ def create_app(
             "queue": query.get("queue") or None,
             "flow": query.get("flow") or None,
             "agent": query.get("agent") or None,
+            "path": tuple(p.strip() for p in (query.get("path") or "").split(",") if p.strip()),
             "status": params.status(query.get("status")),
             "outcome": params.outcome(query.get("outcome")),
             "interaction_id": query.get("interaction_id") or None,

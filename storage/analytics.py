@@ -75,11 +75,12 @@ def echo(filters: Filters) -> dict[str, Any]:
 
 def journeys_query(filters: Filters, **row: Any) -> str:
     """The ``GET /api/journeys`` query string for the filters narrowed by a row's own keys
-    (``from``/``to`` of a bucket, ``platform``, ``queue``, ``flow``, ``agent``, ``insight``, ``outcome``);
+    (``from``/``to`` of a bucket, ``platform``, ``queue``, ``flow``, ``agent``, ``insight``, ``outcome``,
+    ``path``: a whole leg path, comma-separated);
     a row's key replaces the filter's of the same name."""
     values = {**echo(filters), **row}
     pairs = []
-    for name in ("from", "to", "platform", "queue", "flow", "agent", "insight", "outcome"):
+    for name in ("from", "to", "platform", "queue", "flow", "agent", "insight", "outcome", "path"):
         value = values.get(name)
         for one in value if isinstance(value, list) else [value]:
             if one is not None and one != "":
@@ -360,7 +361,8 @@ def paths(cursor: duckdb.DuckDBPyConnection, tenant: str, filters: Filters, limi
     return {
         "filters": echo(filters),
         "journey_count": journeys,
-        "paths": [{"path": p, "leg_count": len(p), "journey_count": n, "share": _rate(n, journeys)} for p, n in top],
+        "paths": [{"path": p, "leg_count": len(p), "journey_count": n, "share": _rate(n, journeys),
+                   "journeys": journeys_query(filters, path=",".join(p))} for p, n in top],  # fmt: skip
         "sankey": sankey(list(prefixes.items())),
         "journeys": journeys_query(filters),
     }

@@ -330,6 +330,7 @@ def list_journeys(
     queue: str | None = None,
     flow: str | None = None,
     agent: str | None = None,
+    path: tuple[str, ...] = (),
     start_from: int | None = None,
     start_to: int | None = None,
     changed_since: tuple[int, int] | None = None,
@@ -377,6 +378,9 @@ def list_journeys(
                 f"journey_id IN (SELECT journey_id FROM journey_analysis WHERE tenant = ? AND list_contains({column}, ?))"
             )
             params += [tenant, value]
+    if path:
+        where.append("journey_id IN (SELECT journey_id FROM journey_analysis WHERE tenant = ? AND path = ?::VARCHAR[])")
+        params += [tenant, list(path)]
     if changed_since is not None:
         where.append(
             "(updated_unix_nano > ? OR journey_id IN "

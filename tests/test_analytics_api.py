@@ -55,6 +55,9 @@ def test_paths_are_the_journeys_leg_paths(client, records, window) -> None:
     assert {tuple(p["path"]): p["journey_count"] for p in body["paths"]} == Counter(
         tuple(r["platforms"]) for r in records
     )
+    for row in body["paths"]:  # each path row lists exactly its journeys
+        listed = _listed(client, row["journeys"])
+        assert listed == {r["journey_id"] for r in records if r["platforms"] == row["path"]}, row
     nodes = {n["id"]: n for n in body["sankey"]["nodes"]}
     assert sum(n["value"] for n in nodes.values() if n["step"] == 1) == COUNT
     for link in body["sankey"]["links"]:

@@ -153,6 +153,20 @@ def test_the_platform_filter_takes_several_platforms(page, module_server, client
     assert page.inner_text("details[data-picker=platform] > summary") == "Platforms: LiveKit, Vapi"
 
 
+def test_an_analytics_link_filters_by_queue_and_path_and_each_can_be_removed(page, module_server, client, settled) -> None:
+    queued = next(r for r in settled.values() if any(s.get("attributes", {}).get("cx.queue.name") for s in r["spans"]))
+    queue = next(s["attributes"]["cx.queue.name"] for s in queued["spans"] if s["attributes"].get("cx.queue.name"))
+    path = ",".join(queued["platforms"])
+    open_list(page, module_server, f"?queue={queue}&path={path}")
+    wanted = assert_rows_match(page, client, [("queue", queue), ("path", path), ("limit", 50)])
+    assert queued["journey_id"] in wanted and len(wanted) < COUNT
+    assert page.locator(".filters .chip[data-linked=queue]").inner_text().startswith(f"Queue: {queue}")
+    page.click(".filters .chip[data-linked=path] button.unlink")
+    page.wait_for_url(lambda url: "path=" not in url and "queue=" in url, timeout=TIMEOUT_MS)
+    assert_rows_match(page, client, [("queue", queue), ("limit", 50)])
+    assert page.locator(".filters .chip[data-linked=path]").count() == 0
+
+
 def test_filters_live_in_the_url_and_reload_back_forward_restore_them(page, module_server, client, settled) -> None:
     platforms = ["polyai", "genesys_cloud"]
     matching = [r for r in settled.values() if set(platforms) & set(r["platforms"])]

@@ -3,7 +3,7 @@
 
 import { categoryLabel, insightLabel, KNOWN_OUTCOMES, KNOWN_PLATFORMS, outcomeLabel, platformLabel } from "../format.js";
 import { h } from "./dom.js";
-import { fromLocalInput, RANGES, toLocalInput } from "./query.js";
+import { fromLocalInput, LINKED, RANGES, toLocalInput } from "./query.js";
 
 /** A dropdown of checkboxes (<details>), its summary naming what is chosen. */
 function picker(name, title, emptyText) {
@@ -31,6 +31,18 @@ function select(name, label, options, value) {
 
 /** The form for `filters`; `onSearch(filters)` runs on submit and on a quick range.
  * Returns {element, setRules(rules), cleanup}. */
+/** The filters an analytics link brought (queue, flow, agent, path), each with a remove button. */
+function linkedChips(filters) {
+  const entries = Object.entries(filters.linked || {});
+  if (!entries.length) return null;
+  return h("div", { class: "row linked", role: "group", "aria-label": "Also filtered by" },
+    h("span", { class: "label" }, "Also filtered by"),
+    entries.map(([name, value]) => h("span", { class: "chip", dataset: { linked: name } },
+      `${LINKED[name]}: ${name === "path" ? value.split(",").map(platformLabel).join(" → ") : value}`,
+      h("button", { type: "button", class: "unlink", dataset: { unlink: name }, "aria-label": `Remove the ${LINKED[name]} filter` },
+        "×"))));
+}
+
 export function buildForm(filters, { onSearch }) {
   const range = h("input", { type: "hidden", name: "range", value: filters.range });
   const fromInput = h("input", { type: "datetime-local", name: "from", id: "f-from", value: toLocalInput(filters.from) });
@@ -77,7 +89,8 @@ export function buildForm(filters, { onSearch }) {
       platforms.details,
       insights.details,
       select("outcome", "Outcome", [["", "Any outcome"], ...KNOWN_OUTCOMES.map((o) => [o, outcomeLabel(o)])], filters.outcome),
-      select("status", "Status", [["", "Any status"], ["in_progress", "In progress"], ["complete", "Complete"]], filters.status)));
+      select("status", "Status", [["", "Any status"], ["in_progress", "In progress"], ["complete", "Complete"]], filters.status)),
+    linkedChips(filters));
 
   const read = () => {
     const data = new FormData(form);
@@ -102,6 +115,13 @@ export function buildForm(filters, { onSearch }) {
   });
   for (const input of [fromInput, toInput]) input.addEventListener("input", () => { range.value = ""; });
   form.addEventListener("click", (event) => {
+    const unlink = event.target.closest("button.unlink");
+    if (unlink) {
+      const linked = { ...(filters.linked || {}) };
+      delete linked[unlink.dataset.unlink];
+      onSearch({ ...read(), linked });
+      return;
+    }
     const button = event.target.closest("button.range");
     if (!button) return;
     range.value = button.dataset.range;

@@ -14,6 +14,10 @@ export const RANGES = {
 
 const HEX32 = /^[0-9a-fA-F]{32}$/;
 
+/** Filters the analytics page's links narrow by and the form has no control for: kept in the
+ * URL and sent to the API as they are, shown as removable chips. */
+export const LINKED = { queue: "Queue", flow: "IVR flow", agent: "Agent", path: "Path" };
+
 /** The filters of a page URL (a URL or URLSearchParams). */
 export function readFilters(url) {
   const q = url instanceof URLSearchParams ? url : url.searchParams;
@@ -30,6 +34,7 @@ export function readFilters(url) {
     outcome: text("outcome"),
     status: text("status"),
     interaction_id: text("interaction_id"),
+    linked: Object.fromEntries(Object.keys(LINKED).map((name) => [name, text(name)]).filter(([, v]) => v)),
     limit: limit >= 1 && limit <= 1000 ? limit : DEFAULT_LIMIT,
     before: /^[0-9]+$/.test(text("before")) ? text("before") : "",
   };
@@ -47,6 +52,7 @@ export function filtersSearch(filters) {
   put("outcome", filters.outcome);
   put("status", filters.status);
   put("interaction_id", filters.interaction_id);
+  for (const [name, value] of Object.entries(filters.linked || {})) put(name, value);
   if (filters.limit && filters.limit !== DEFAULT_LIMIT) put("limit", String(filters.limit));
   put("before", filters.before);
   return q.toString();
@@ -61,7 +67,8 @@ export function filtersHref(filters) {
 /** True when any filter narrows the list (paging and page size aside). */
 export function isFiltered(filters) {
   return Boolean(filters.phone || filters.range || filters.from || filters.to || filters.platform.length ||
-    filters.insight.length || filters.outcome || filters.status || filters.interaction_id);
+    filters.insight.length || filters.outcome || filters.status || filters.interaction_id ||
+    Object.keys(filters.linked || {}).length);
 }
 
 /** The free text looks like a journey ID (which a journey page can open directly). */
@@ -93,6 +100,7 @@ export function apiParams(filters, { paged = true } = {}) {
   put("outcome", filters.outcome);
   put("status", filters.status);
   put("interaction_id", filters.interaction_id);
+  for (const [name, value] of Object.entries(filters.linked || {})) put(name, value);
   put("limit", String(filters.limit));
   return params;
 }
