@@ -3,9 +3,12 @@ analysed by its worker, and shown by every read API (native, Jaeger, Tempo, Trac
 
 from __future__ import annotations
 
+import json
 import signal
+import threading
 import time
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -213,3 +216,87 @@ def test_a_repeat_caller_is_flagged_within_24_hours_only(server_factory) -> None
         post_simulated(server, [much_later])
         third = wait_until(lambda: settled_journey(client, much_later), timeout=READ_TIMEOUT * 2)
         assert "repeat_caller" not in _rules(third)
+
+
+def test_a_thresholds_file_tunes_and_disables_rules(server_factory, tmp_path) -> None:
+    """The same poor-audio journey under default thresholds and under a file that turns the
+    packet-loss rule off and raises the jitter threshold past the measured value."""
+    [journey] = [j for j in simulator.journeys(SEED, COUNT, time.time_ns() - 3600 * simulator.S) if j.trouble == "poor_audio"]
+    rules = tmp_path / "insights.yaml"
+    rules.write_text("high_packet_loss:\n  enabled: false\nhigh_jitter:\n  warning_ms: 500\n  critical_ms: 900\n")
+    found = {}
+    for name, args in (("default", ()), ("tuned", ("--insight-thresholds", str(rules)))):
+        server = server_factory(*args)
+        post_simulated(server, [journey])
+        with httpx.Client(base_url=server.query_url, timeout=30) as client:
+            found[name] = _rules(wait_until(lambda s=client: settled_journey(s, journey), timeout=READ_TIMEOUT * 2))
+    assert {"high_packet_loss", "high_jitter"} <= found["default"]
+    assert not {"high_packet_loss", "high_jitter"} & found["tuned"]
+    assert found["default"] - {"high_packet_loss", "high_jitter"} == found["tuned"]
+
+
+def test_a_bad_thresholds_file_stops_the_server_with_the_reason(server_factory, tmp_path) -> None:
+    rules = tmp_path / "insights.yaml"
+    rules.write_text("slow_handoff:\n  warning_sec: 3\n")
+    server = server_factory("--insight-thresholds", str(rules), start=False)
+    server.start(wait=False)
+    assert server.proc.wait(30) == 2
+    assert "insight_thresholds" in server.log_tail() and "warning_sec" in server.log_tail()
+
+
+class _FakeModel(BaseHTTPRequestHandler):
+    """An OpenAI-compatible chat-completions endpoint that answers with a fixed summary and keeps
+    every request body (``_FakeModel.seen``); ``failing`` makes it answer 500."""
+
+    seen: list[dict[str, Any]] = []
+    failing = False
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+        if type(self).failing:
+            self.send_response(500)
+            self.end_headers()
+            return
+        answer = json.dumps({"choices": [{"message": {"role": "assistant", "content": "The model's summary."}}]})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(answer.encode())
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_llm_summaries_through_an_openai_compatible_endpoint(server_factory) -> None:
+    model = ThreadingHTTPServer(("127.0.0.1", 0), _FakeModel)
+    threading.Thread(target=model.serve_forever, daemon=True).start()
+    _FakeModel.seen, _FakeModel.failing = [], False
+    try:
+        server = server_factory("--summary-llm-base-url", f"http://127.0.0.1:{model.server_port}/v1",
+                                "--summary-llm-model", "tiny-model", "--summary-llm-api-key", "sk-test-secret")  # fmt: skip
+        first, second = simulator.journeys(9, 2, time.time_ns() - 3600 * simulator.S)
+        with httpx.Client(base_url=server.query_url, timeout=30) as client:
+            post_simulated(server, [first])
+
+            def summarized_by_llm() -> dict[str, Any] | None:
+                record = settled_journey(client, first)
+                return record if record and record["summary"]["source"] == "llm" else None
+
+            record = wait_until(summarized_by_llm, timeout=READ_TIMEOUT * 2, what="an LLM summary")
+            assert record["summary"]["text"] == "The model's summary." and record["summary"]["model"] == "tiny-model"
+            assert record["summary"]["outcome"] == record["outcome"]  # the facts stay the rules' own
+            request = _FakeModel.seen[0]
+            assert request["path"] == "/v1/chat/completions" and request["auth"] == "Bearer sk-test-secret"
+            assert request["body"]["model"] == "tiny-model"
+            sent = json.dumps(request["body"])
+            assert first.customer not in sent and first.customer[2:] not in sent  # no phone number leaves
+            # a failing model: the journey keeps its offline summary
+            _FakeModel.failing = True
+            post_simulated(server, [second])
+            fallback = wait_until(lambda: settled_journey(client, second), timeout=READ_TIMEOUT * 2)
+            time.sleep(1.0)
+            assert client.get(f"/api/journeys/{fallback['journey_id']}").json()["summary"]["source"] == "facts"
+        assert "sk-test-secret" not in server.log_tail(100_000)
+    finally:
+        model.shutdown()
