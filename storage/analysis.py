@@ -26,6 +26,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -52,6 +53,11 @@ class AnalysisConfig:
     """How often to look for due rechecks when no commit wakes the worker."""
     batch_journeys: int = 500
     """Journeys read and analysed per transaction; bounds the worker's memory and latency."""
+    busy_share: float = 0.25
+    """The most of its time the worker spends analysing while spans are being committed: it
+    shares the GIL with the receivers and the writer, so under heavy ingest analysis falls
+    behind rather than slowing ingest (bench/ingest.py), and catches up at full speed once
+    the writer is idle (bench/analysis.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +73,12 @@ def _summary_json(found: Summary) -> str:
 class AnalysisWorker:
     """Owns the analysis thread (and the LLM thread when one is configured)."""
 
-    def __init__(self, db: duckdb.DuckDBPyConnection, config: AnalysisConfig) -> None:
+    def __init__(
+        self, db: duckdb.DuckDBPyConnection, config: AnalysisConfig, ingest_busy: Callable[[], bool] = lambda: False
+    ) -> None:
+        """``ingest_busy`` says whether the writer is committing spans now (then analysis yields)."""
         self.config = config
+        self._ingest_busy = ingest_busy
         self._cursor = db.cursor()
         self._wake = threading.Event()
         self._stopping = False
@@ -108,17 +118,24 @@ class AnalysisWorker:
 
     # the loop --------------------------------------------------------------------------------
 
-    def _start_watermark(self) -> int:
+    def _start_watermark(self) -> tuple[int, str]:
+        """Where to resume: journeys are analysed in (updated, key) order, so everything before
+        the newest analysed update is done; those stamped at that time are analysed again."""
         row = self._cursor.execute("SELECT max(updated_unix_nano) FROM journey_analysis").fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
+        return (int(row[0]) if row and row[0] is not None else 0), ""
 
     def _loop(self) -> None:
         while not self._stopping:
             self._wake.wait(self.config.interval)
             self._wake.clear()
             try:
-                while not self._stopping and self._round():
-                    pass
+                while not self._stopping:
+                    began = time.monotonic()
+                    worked, more = self._round()
+                    if worked:
+                        self._yield_to_ingest(time.monotonic() - began)
+                    if not more:
+                        break
                 self._apply_llm_results()
             except Exception:  # never let one bad journey stop analysis of the rest
                 log.exception("journey analysis failed; retrying in %.1fs", self.config.interval)
@@ -127,17 +144,28 @@ class AnalysisWorker:
             if not self._wake.is_set():
                 self._idle.set()
 
-    def _round(self) -> bool:
-        """Analyse one batch of changed or due journeys; return whether there may be more."""
+    def _yield_to_ingest(self, spent: float) -> None:
+        """While the writer is busy, pause so analysis takes at most ``busy_share`` of the time;
+        stop pausing as soon as it goes idle (or the worker stops)."""
+        until = time.monotonic() + spent * (1 - self.config.busy_share) / self.config.busy_share
+        while self._ingest_busy() and not self._stopping and time.monotonic() < until:
+            time.sleep(min(0.1, max(0.0, until - time.monotonic())))
+
+    def _round(self) -> tuple[bool, bool]:
+        """Analyse one batch of changed or due journeys; return whether it found any, and whether
+        there may be more."""
         now = time.time_ns()
         limit = self.config.batch_journeys
         cursor = self._cursor
         cursor.execute("BEGIN TRANSACTION")
         try:
+            # One commit stamps all its journeys with the same time, so the cursor is (time, key):
+            # a batch may end in the middle of a commit's journeys.
             changed = cursor.execute(
-                """SELECT tenant, journey_id, updated_unix_nano FROM journeys WHERE updated_unix_nano > ?
-                   ORDER BY updated_unix_nano LIMIT ?""",
-                [self.watermark, limit],
+                """SELECT tenant, journey_id, updated_unix_nano FROM journeys
+                   WHERE updated_unix_nano > ? OR (updated_unix_nano = ? AND tenant || chr(31) || journey_id > ?)
+                   ORDER BY updated_unix_nano, tenant || chr(31) || journey_id LIMIT ?""",
+                [self.watermark[0], self.watermark[0], self.watermark[1], limit],
             ).fetchall()
             due = cursor.execute(
                 """SELECT tenant, journey_id FROM journey_analysis WHERE recheck_at_unix_nano <= ? LIMIT ?""",
@@ -147,15 +175,16 @@ class AnalysisWorker:
                           key=lambda job: (job.tenant, job.journey_id))  # fmt: skip
             if not jobs:
                 cursor.execute("ROLLBACK")
-                return False
+                return False, False
             self._analyse(cursor, jobs, now)
             cursor.execute("COMMIT")
         except BaseException:
             cursor.execute("ROLLBACK")
             raise
         if changed:
-            self.watermark = max(self.watermark, max(u for _, _, u in changed))
-        return len(changed) == limit or len(due) == limit
+            tenant, journey_id, updated = changed[-1]
+            self.watermark = (updated, f"{tenant}\x1f{journey_id}")
+        return True, len(changed) == limit or len(due) == limit
 
     def _analyse(self, cursor: duckdb.DuckDBPyConnection, jobs: list[_Job], now: int) -> None:
         quiet_before = now - int(self.config.quiet_period_seconds * 1e9)

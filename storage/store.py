@@ -175,6 +175,7 @@ class SpanStore:
         self._pending_lock = threading.Lock()
         self._closing = False
         self.analysis: AnalysisWorker | None = None
+        self._last_commit = 0.0  # time.monotonic() of the writer's last commit
 
     # lifecycle -----------------------------------------------------------------------------
 
@@ -198,7 +199,7 @@ class SpanStore:
         self._wal.open(self._replay(db))
         self._db = db
         if self.config.analysis is not None:
-            self.analysis = AnalysisWorker(db, self.config.analysis)
+            self.analysis = AnalysisWorker(db, self.config.analysis, ingest_busy=self._ingest_busy)
             self.analysis.start()
             self.analysis.notify()  # journeys committed before a restart may be unanalysed
         self._readers = ThreadPoolExecutor(self.config.read_threads, thread_name_prefix="duckdb-read")
@@ -245,6 +246,10 @@ class SpanStore:
             self._db.execute("CHECKPOINT")
             self._db.close()
             self._db = None
+
+    def _ingest_busy(self) -> bool:
+        """Whether spans are being committed now (a commit within the last second)."""
+        return time.monotonic() - self._last_commit < 1.0
 
     def check_capacity(self) -> None:
         """Raise ``Overloaded`` if the queue is full; cheap, so receivers call it before decoding."""
@@ -362,7 +367,7 @@ class SpanStore:
                     log.exception("commit of %d spans failed; retrying in %.1fs", rows, delay)
                     time.sleep(delay)
                     delay = min(delay * 2, 5.0)
-            last_commit = time.monotonic()
+            last_commit = self._last_commit = time.monotonic()
             if self.analysis is not None:
                 self.analysis.notify()
             self._release(rows)

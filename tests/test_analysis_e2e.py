@@ -13,7 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from jt_helpers import READ_TIMEOUT, journey_of_interaction, post_simulated, settled_journey, wait_until
+from jt_helpers import (
+    READ_TIMEOUT, http_export, journey_of_interaction, new_span_id, new_trace_id, post_simulated, settled_journey,
+    simple_request, wait_until,
+)
 
 from journeytrace import simulator
 
@@ -300,3 +303,24 @@ def test_llm_summaries_through_an_openai_compatible_endpoint(server_factory) -> 
         assert "sk-test-secret" not in server.log_tail(100_000)
     finally:
         model.shutdown()
+
+
+def test_every_journey_of_a_large_commit_is_analysed(server_factory) -> None:
+    """One request of 1,200 single-span traces lands in one commit, whose journeys all carry the
+    same update time: the worker, which reads 500 journeys at a time, must analyse every one."""
+    server = server_factory()
+    request = simple_request(new_trace_id(), 1)
+    template = request.resource_spans[0].scope_spans[0].spans[0]
+    for _ in range(1199):
+        span = request.resource_spans[0].scope_spans[0].spans.add()
+        span.CopyFrom(template)
+        span.trace_id, span.span_id = new_trace_id(), new_span_id()
+    with httpx.Client(timeout=30) as client:
+        assert http_export(client, server.traces_url, request).status_code == 200
+    with httpx.Client(base_url=server.query_url, timeout=30) as client:
+
+        def analysed() -> int:
+            overview = client.get("/api/analytics/overview", params={"from": 0, "to": time.time_ns() + 10**12})
+            return overview.json()["journey_count"]
+
+        wait_until(lambda: analysed() == 1200, timeout=READ_TIMEOUT * 2, what="1,200 journeys analysed")
