@@ -12,14 +12,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import (
-    FileResponse,
     JSONResponse,
     RedirectResponse,
     Response,
     StreamingResponse,
 )
-from fastapi.staticfiles import StaticFiles
-from journeytrace.query import analytics, jaeger, params
+from journeytrace.query import analytics, assets, jaeger, params
 from journeytrace.query.jaeger_model import otlp_resource_spans
 from journeytrace.query.params import BadParameter
 from journeytrace.storage import SpanStore, reads
@@ -179,15 +177,22 @@ def create_app(
         return {"jaeger_ui_url": "", "grafana_url": "", "grafana_tempo_datasource": "", **(ui or {})}
 
     # The Journey Explorer: static files, no build step; every page is index.html, which routes.
-    app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
+    web = assets.load(WEB_DIR)
+
+    @app.get("/web/{path:path}", include_in_schema=False)
+    async def web_file(path: str, request: Request) -> Response:
+        found = web.get(path)
+        if found is None:
+            return _error(404, f"no file /web/{path[:200]}")
+        return assets.respond(found, request)
 
     @app.get("/", include_in_schema=False)
     @app.get("/analytics", include_in_schema=False)
-    async def page() -> FileResponse:
-        return FileResponse(WEB_DIR / "index.html")
+    async def page(request: Request) -> Response:
+        return assets.respond(web["index.html"], request)
 
     @app.get("/journeys/{journey_id}", include_in_schema=False, response_model=None)
-    async def journey_page(journey_id: str) -> FileResponse | RedirectResponse:
+    async def journey_page(journey_id: str, request: Request) -> Response:
         """The page of one journey. An old (merged-away) journey ID, an original trace ID or any
         platform's own ID (a Connect ContactId, a Twilio CallSid) redirects to the journey."""
         try:
@@ -197,6 +202,6 @@ def create_app(
         name = await store.read(lambda cursor: reads.resolve(cursor, tenant, wanted))
         if name != wanted:
             return RedirectResponse(f"/journeys/{name}", status_code=307)
-        return FileResponse(WEB_DIR / "index.html")  # the page says so when no journey has that ID
+        return assets.respond(web["index.html"], request)  # the page says so when no journey has that ID
 
     return app

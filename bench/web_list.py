@@ -1,0 +1,81 @@
+"""Journey list benchmark: the Journey Explorer's home page listing 100 journeys in headless Chromium.
+
+Starts `journeytrace serve` on a fresh data directory, posts simulated multi-platform journeys
+with `journeytrace simulate` (as the platforms would), waits until the newest 100 have settled
+and been analysed, then opens `/?limit=100` in Debian's Chromium (driven by Playwright) and
+reads the page's own marks: ``journeytrace:list-rendered`` (100 rows in the page) and
+``journeytrace:list-painted`` (first frame with them), in ms since navigation start. The target
+(issue #7) is under 300 ms end to end.
+
+    python bench/web_list.py              # 10 runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ingest import start_server  # noqa: E402
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+MARKS = """() => new Promise(done => requestAnimationFrame(() => setTimeout(() => done({
+  rows: performance.getEntriesByName("journeytrace:list-rendered")[0].startTime,
+  painted: performance.getEntriesByName("journeytrace:list-painted")[0].startTime,
+}), 0)))"""
+
+
+def settled(query: str) -> None:
+    """Wait until the newest 100 journeys stop changing (stored, linked and analysed)."""
+    previous = None
+    with httpx.Client(base_url=query, timeout=60) as client:
+        for _ in range(240):
+            current = client.get("/api/journeys", params={"limit": 100}).json()["journeys"]
+            if len(current) == 100 and current == previous:
+                return
+            previous = current
+            time.sleep(1.5)
+    raise SystemExit("the journeys never settled")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    _, ports, server = start_server("jt-bench-web-list-")
+    query, otlp = f"http://127.0.0.1:{ports['query-port']}", f"http://127.0.0.1:{ports['otlp-http-port']}"
+    try:
+        subprocess.run([sys.executable, "-m", "journeytrace", "simulate", "--server", otlp, "--journeys", "120",
+                        "--rate", "200", "--late-seconds", "1", "--seed", "5"], check=True, capture_output=True)  # fmt: skip
+        settled(query)
+        rows, painted = [], []
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            for _ in range(args.runs):
+                page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+                page.goto(f"{query}/?limit=100")
+                page.wait_for_function("document.querySelectorAll('tr[data-journey-id]').length === 100")
+                marks = page.evaluate(MARKS)
+                rows.append(marks["rows"])
+                painted.append(marks["painted"])
+                page.context.close()
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=120)
+    for name, values in (("100 rows in the page", rows), ("painted", painted)):
+        print(f"navigation start → {name}: p50 {statistics.median(values):.0f} ms, max {max(values):.0f} ms "
+              f"over {len(values)} runs (target < 300 ms)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
