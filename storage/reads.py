@@ -6,6 +6,7 @@ Spans re-sent by a retrying exporter are stored twice; reads keep the latest cop
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -52,6 +53,13 @@ def _exact(attrs: dict[str, Any]) -> dict[str, Any]:
     return {k: json_safe(from_otlp_json(v)) for k, v in attrs.items()}
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed_resource(text: str) -> dict[str, Any]:
+    """A resource's attributes, parsed once: every span of a service repeats the same document.
+    Callers get a copy (``dict(...)``), so the cached one is never changed."""
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
 def _span(row: tuple[Any, ...]) -> dict[str, Any]:
     (trace_id, span_id, parent, trace_state, flags, name, kind, service, start, end, status_code,
      status_message, attributes, resource_attributes, scope_name, scope_version, events, links,
@@ -63,13 +71,13 @@ def _span(row: tuple[Any, ...]) -> dict[str, Any]:
     for key, value in zip(_STRIPPED_ORDER, stripped, strict=True):
         if value is not None and key not in attrs:
             attrs[key] = value
-    resource = json.loads(resource_attributes)
+    resource = dict(_parsed_resource(resource_attributes))
     if "resource_attributes_exact" in extra_fields:
         resource = _exact(extra_fields["resource_attributes_exact"])
-    event_list = json.loads(events) if events else []
+    event_list = json.loads(events) if events and events != "[]" else []
     for event, exact in zip(event_list, extra_fields.get("events_exact", ()), strict=False):
         event["attributes"] = _exact(exact)
-    link_list = json.loads(links) if links else []
+    link_list = json.loads(links) if links and links != "[]" else []
     for link, exact in zip(link_list, extra_fields.get("links_exact", ()), strict=False):
         link["attributes"] = _exact(exact)
     return {
