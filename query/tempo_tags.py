@@ -141,6 +141,8 @@ def tag_names(
             for scope in wanted
         )
         found: dict[str, set[str]] = {scope: set(keyed[scope][1]) for scope in wanted}
+        if "span" in found:
+            found["span"].add(semconv.CX_INSIGHT_RULES)  # on journey root spans (storage.reads), always offered
         for scope, key in cursor.execute(f"{cte} {selects}", params).fetchall():
             found[scope].add(key)
         out.update({scope: sorted(found[scope])[:limit] for scope in wanted})
@@ -195,6 +197,11 @@ def tag_values(cursor: duckdb.DuckDBPyConnection, sample: Sample, tag: Tag, limi
             return []
     elif tag.scope not in ("", "span", "resource"):
         return []  # event, link and instrumentation attributes are not sampled
+    if tag.name in (semconv.CX_INSIGHT_RULES, semconv.CX_INSIGHT_RULE) and tag.scope in ("", "span"):
+        rows = cursor.execute(
+            "SELECT DISTINCT rule FROM journey_insights WHERE tenant = ? ORDER BY rule LIMIT ?", [sample.tenant, limit]
+        ).fetchall()
+        return [("string", rule) for (rule,) in rows]
     cte, params = _candidates(cursor, sample)
     sources = _value_sources(tag)
     union = " UNION ALL ".join(f"SELECT {expression} AS v FROM cand" for expression, _ in sources)

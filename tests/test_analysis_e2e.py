@@ -142,6 +142,11 @@ def test_traceql_finds_journeys_by_insight(module_server, analysed) -> None:
             assert {t["traceID"] for t in found} == holding, query
         found = tempo.get("/api/search", params={"q": '{ span.cx.insight.rules = "no_such_rule" }'}).json()["traces"]
         assert found == []
+        # Grafana's search builder offers the attribute and the rules found so far
+        span_tags = next(s["tags"] for s in tempo.get("/api/v2/search/tags").json()["scopes"] if s["name"] == "span")
+        assert "cx.insight.rules" in span_tags
+        offered = tempo.get("/api/v2/search/tag/span.cx.insight.rules/values").json()["tagValues"]
+        assert offered == [{"type": "string", "value": r} for r in sorted({i for r in analysed.values() for i in _rules(r)})]
 
 
 def test_data_pending_until_the_late_record_arrives(server_factory) -> None:
