@@ -8,7 +8,7 @@ import { buildForm } from "./list/form.js";
 import { openLive } from "./list/live.js";
 import { apiParams, filtersHref, filtersSearch, isFiltered, looksLikeJourneyId, readFilters } from "./list/query.js";
 import { cursorAfter, newestFirst, reviveRecord } from "./list/records.js";
-import { h } from "./list/dom.js";
+import { h } from "./dom.js";
 import { buildTable, RowSet } from "./list/table.js";
 
 const PAGE_SIZES = [25, 50, 100, 200];

@@ -2,7 +2,7 @@
 // outcome and status. It shows the URL's filters and hands the edited ones to `onSearch`.
 
 import { categoryLabel, insightLabel, KNOWN_OUTCOMES, KNOWN_PLATFORMS, outcomeLabel, platformLabel } from "../format.js";
-import { h } from "./dom.js";
+import { h } from "../dom.js";
 import { fromLocalInput, LINKED, RANGES, toLocalInput } from "./query.js";
 
 /** A dropdown of checkboxes (<details>), its summary naming what is chosen. */

@@ -5,7 +5,7 @@ import {
   firstSentence, formatDuration, formatTime, formatTimeFull, insightLabel, maskedCustomer, outcomeLabel,
   platformPath, severityRank,
 } from "../format.js";
-import { h } from "./dom.js";
+import { h } from "../dom.js";
 
 const COLUMNS = ["Start", "Duration", "Customer", "Journey", "Outcome", "Insights", "Status"];
 
