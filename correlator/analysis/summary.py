@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from journeytrace import semconv
+from journeytrace.correlator.analysis import journey_view
 from journeytrace.correlator.analysis.model import SEVERITIES, Insight, Summary
 
 _PLATFORM_LABELS = {
@@ -407,19 +408,10 @@ def _failures(span: Mapping[str, Any], where: str) -> list[_Event]:
 
 
 def _duration(nanos: int) -> str:
+    """Under a second in ms, else as the insights write it (``journey_view.duration``)."""
     if nanos < 1_000_000_000:
         return f"{max(nanos, 0) // 1_000_000} ms"
-    seconds = nanos / 1e9
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    if whole < 3600:
-        minutes, rest = divmod(whole, 60)
-        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
-    hours, rest = divmod(whole // 60, 60)
-    return f"{hours} h {rest} min" if rest else f"{hours} h"
+    return journey_view.duration(nanos / 1e9)
 
 
 def _series(items: Sequence[str], limit: int) -> str:
