@@ -150,23 +150,24 @@ def create_app(
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
+    async def read_journey(journey_id: str) -> dict[str, Any] | JSONResponse:
+        """The journey an ID (or an alias) names, or the 404 answer."""
+        wanted = params.journey_id(journey_id)
+        cutoff = quiet_before()
+        found = await store.read(lambda cursor: reads.journey(cursor, tenant, wanted, quiet_before=cutoff))
+        return _error(404, f"journey {wanted} not found") if found is None else found
+
     @app.get("/api/journeys/{journey_id}")
     async def get_journey(journey_id: str) -> Response:
-        wanted = params.journey_id(journey_id)
-        cutoff = quiet_before()
-        found = await store.read(lambda cursor: reads.journey(cursor, tenant, wanted, quiet_before=cutoff))
-        if found is None:
-            return _error(404, f"journey {wanted} not found")
-        return _json(found)
+        found = await read_journey(journey_id)
+        return found if isinstance(found, Response) else _json(found)
 
     @app.get("/api/journeys/{journey_id}/otlp")
-    async def download_journey(journey_id: str) -> Any:
+    async def download_journey(journey_id: str) -> Response:
         """The journey as an OTLP JSON file (``journeytrace import`` and any OTLP tool read it back)."""
-        wanted = params.journey_id(journey_id)
-        cutoff = quiet_before()
-        found = await store.read(lambda cursor: reads.journey(cursor, tenant, wanted, quiet_before=cutoff))
-        if found is None:
-            return _error(404, f"journey {wanted} not found")
+        found = await read_journey(journey_id)
+        if isinstance(found, Response):
+            return found
         body = json.dumps({"resourceSpans": otlp_resource_spans(found)}, separators=(",", ":"))
         disposition = f'attachment; filename="journey-{found["journey_id"]}.otlp.json"'
         return Response(body, media_type="application/json", headers={"Content-Disposition": disposition})

@@ -45,12 +45,13 @@ TRANSFER_TOLERANCE_NS = 5 * S
 stamp transfers at second precision and on their own clocks (the correlator's ``ani_time`` window
 uses the same 5 s)."""
 
-_PLATFORM_LABELS = {
+PLATFORM_LABELS = {
     "amazon_connect": "Amazon Connect", "twilio": "Twilio", "genesys_cloud": "Genesys Cloud",
     "nice_cxone": "NICE CXone", "polyai": "PolyAI", "vapi": "Vapi", "bland": "Bland", "retell": "Retell",
     "livekit": "LiveKit", "pipecat": "Pipecat", "asterisk": "Asterisk", "freeswitch": "FreeSWITCH",
     "five9": "Five9", "talkdesk": "Talkdesk", "sip": "SIP", "vonage": "Vonage", "telnyx": "Telnyx",
 }  # fmt: skip
+"""Display names of the platforms journeytrace has adapters for; summaries use them too."""
 _PHONE_LIKE = re.compile(r"\+?\d[\d ().-]{5,}\d")
 """Seven or more digits, possibly spaced or punctuated: anything that could be a phone number."""
 
@@ -154,7 +155,7 @@ def label(platform: str | None) -> str:
     """A platform's display name (``amazon_connect`` → ``Amazon Connect``)."""
     if not platform:
         return "an unnamed platform"
-    return _PLATFORM_LABELS.get(platform, platform)
+    return PLATFORM_LABELS.get(platform, platform)
 
 
 def name_of(span: Span) -> str:

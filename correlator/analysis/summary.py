@@ -27,16 +27,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from journeytrace import semconv
 from journeytrace.correlator.analysis import journey_view
 from journeytrace.correlator.analysis.model import SEVERITIES, Insight, Summary
 
-_PLATFORM_LABELS = {
-    "amazon_connect": "Amazon Connect", "twilio": "Twilio", "genesys_cloud": "Genesys Cloud",
-    "nice_cxone": "NICE CXone", "polyai": "PolyAI", "vapi": "Vapi", "bland": "Bland", "retell": "Retell",
-    "livekit": "LiveKit", "pipecat": "Pipecat", "asterisk": "Asterisk", "freeswitch": "FreeSWITCH",
-    "five9": "Five9", "talkdesk": "Talkdesk", "sip": "SIP", "vonage": "Vonage", "telnyx": "Telnyx",
-}  # fmt: skip
+from journeytrace import semconv
 
 # What each span type means to a reader, as the role a leg plays and as a handoff endpoint
 # (the vocabulary of cx.handoff.from.type / to.type).
@@ -115,8 +109,8 @@ def _words(name: str) -> str:
 
 def platform_label(name: str | None) -> str:
     """How a platform is named in summaries: ``amazon_connect`` → ``Amazon Connect``."""
-    if name in _PLATFORM_LABELS:
-        return _PLATFORM_LABELS[name]
+    if name in journey_view.PLATFORM_LABELS:
+        return journey_view.PLATFORM_LABELS[name]
     return _words(_label(name) or "an unknown platform")
 
 

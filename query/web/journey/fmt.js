@@ -1,6 +1,7 @@
 // Small formatters of the journey page: durations, times, platform names, masked numbers.
 // Platform names and masked numbers come from the shared format.js, so every page writes them alike.
 
+import { h } from "../dom.js";
 import { maskedNumber, platformLabel as sharedPlatformLabel } from "../format.js";
 
 /** A platform's display name ("amazon_connect" → "Amazon Connect"), as the other pages write it. */
@@ -64,21 +65,11 @@ export function esc(value) {
   return String(value).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
 
-/** An element: el("div", {class: "x", text: "..."}, child, ...). Attributes with null values are skipped. */
+/** An element: el("div", {class: "x", text: "..."}, child, ...): the shared h() (../dom.js), with
+ * `text` as the first child. Attributes with null values are skipped. */
 export function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value == null || value === false) continue;
-    if (key === "text") node.textContent = value;
-    else if (key === "class") node.className = value;
-    else if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children.flat()) {
-    if (child == null || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
+  const { text, ...rest } = attributes;
+  return h(tag, rest, text == null || text === false ? null : String(text), ...children);
 }
 
 /** Copy text to the clipboard (navigator.clipboard, else a hidden textarea); resolves true on success. */
