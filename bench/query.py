@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 import httpx
 import pyarrow as pa
+import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cxdata import SPANS_PER_JOURNEY, build_request, fresh_copy  # noqa: E402
@@ -48,7 +49,7 @@ def build(path: Path, spans: int) -> None:
     store = SpanStore(StoreConfig(path=path, correlator=config))
     rng = random.Random(11)
     start = time.time_ns() - DAY_NS
-    templates = [build_request(25, rng, start + i * DAY_NS // 64).SerializeToString() for i in range(64)]
+    templates = [build_request(25, rng, start).SerializeToString() for _ in range(64)]
     store._open()
     cursor = store._db.cursor()
     requests = spans // (25 * SPANS_PER_JOURNEY)
@@ -57,13 +58,23 @@ def build(path: Path, spans: int) -> None:
         tables = []
         for n in range(first, min(first + 500, requests)):
             batch = decode_body(fresh_copy(templates[n % len(templates)], n), "default").batch
-            tables.append(store._to_arrow(protect_phone_numbers(batch, bytes.fromhex(KEY), keep_raw=False)))
+            table = store._to_arrow(protect_phone_numbers(batch, bytes.fromhex(KEY), keep_raw=False))
+            tables.append(_shifted(table, n * DAY_NS // requests))
         store._commit(cursor, pa.concat_tables(tables), Position(0, 0))
         done = min(first + 500, requests) * 25 * SPANS_PER_JOURNEY
         print(f"\rloaded {done:,} spans ({done / (time.perf_counter() - began):,.0f}/s)", end="", file=sys.stderr)
     print(file=sys.stderr)
     cursor.close()
     store.close()
+
+
+def _shifted(table: pa.Table, offset: int) -> pa.Table:
+    """``table`` with its span times moved ``offset`` ns later: journeys arrive in the order they
+    happen, over a day, as a contact center's do (a search's newest slice holds the newest data)."""
+    for column in ("start_unix_nano", "end_unix_nano"):
+        index = table.schema.get_field_index(column)
+        table = table.set_column(index, column, pc.add(table[column], offset))
+    return table
 
 
 def sample_ids(path: Path, count: int) -> list[str]:

@@ -20,6 +20,7 @@ from fastapi.responses import (
 from journeytrace.query import analytics, assets, jaeger, params
 from journeytrace.query.jaeger_model import otlp_resource_spans
 from journeytrace.query.params import BadParameter
+from journeytrace.query.responses import dumps, json_response
 from journeytrace.storage import SpanStore, reads
 from journeytrace.storage.analysis import insight_rules
 
@@ -35,9 +36,7 @@ def _many(values: list[str]) -> tuple[str, ...]:
 
 
 def _json(body: Any) -> Response:
-    """JSON straight from ``json.dumps``: the reads return plain JSON-ready values, and FastAPI's
-    own encoder walks every value of a 5,000-span journey several times over."""
-    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+    return json_response(body)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -142,7 +141,7 @@ def create_app(
                 await asyncio.sleep(poll)
                 changed, marks = await store.read(partial(_changes, since=marks, quiet_before=quiet_before()))
                 for record in reversed(changed):  # oldest first, so a client's list ends newest on top
-                    yield f"event: journey\nid: {record['journey_id']}\ndata: {json.dumps(record)}\n\n"
+                    yield f"event: journey\nid: {record['journey_id']}\ndata: {dumps(record).decode()}\n\n"
                 quiet = 0.0 if changed else quiet + poll
                 if quiet >= 15:  # a comment keeps proxies from closing an idle stream
                     quiet = 0.0
@@ -168,7 +167,7 @@ def create_app(
         found = await read_journey(journey_id)
         if isinstance(found, Response):
             return found
-        body = json.dumps({"resourceSpans": otlp_resource_spans(found)}, separators=(",", ":"))
+        body = dumps({"resourceSpans": otlp_resource_spans(found)})
         disposition = f'attachment; filename="journey-{found["journey_id"]}.otlp.json"'
         return Response(body, media_type="application/json", headers={"Content-Disposition": disposition})
 

@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 
 from journeytrace.query import jaeger_model, jaeger_params
 from journeytrace.query.params import BadParameter
+from journeytrace.query.responses import json_response
 from journeytrace.storage import SpanStore, reads, search
 
 DEFAULT_LIMIT = 100
@@ -33,9 +34,7 @@ _V3_KINDS = ("internal", *search.SPAN_KIND_NAMES[1:])
 
 
 def _render(body: Any, status: int = 200, *, pretty: bool = False) -> Response:
-    text = json.dumps(body, ensure_ascii=False, allow_nan=False, indent=2 if pretty else None,
-                      separators=None if pretty else (",", ":"))  # fmt: skip
-    return Response(text, status_code=status, media_type="application/json")
+    return json_response(body, status, pretty=pretty)
 
 
 def _envelope(data: Any, *, total: int = 0, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 
 from journeytrace import __version__
 from journeytrace.query import tempo_params, tempo_search, tempo_tags, tempo_trace, traceql
 from journeytrace.query.params import BadParameter
+from journeytrace.query.responses import json_response
 from journeytrace.storage import SpanStore, reads
 
 PROTOBUF = "application/protobuf"
@@ -92,7 +93,7 @@ def create_tempo_app(
             body = tempo_trace.v2_protobuf(data) if v2 else data.SerializeToString()
             return Response(body, media_type=PROTOBUF)
         resource_spans = tempo_trace.otlp_json(data)
-        return JSONResponse({"trace": {"resourceSpans": resource_spans}} if v2 else {"batches": resource_spans})
+        return json_response({"trace": {"resourceSpans": resource_spans}} if v2 else {"batches": resource_spans})
 
     @app.get("/api/v2/traces/{trace_id}")
     async def trace_v2(trace_id: str, request: Request) -> Response:
@@ -104,7 +105,7 @@ def create_tempo_app(
         return await trace(trace_id, request, v2=False)
 
     @app.get("/api/search")
-    async def search(request: Request) -> JSONResponse:
+    async def search(request: Request) -> Response:
         query = request.query_params
         q, tags = query.get("q"), query.get("tags")
         if q and tags:
@@ -123,7 +124,7 @@ def create_tempo_app(
             limit=min(tempo_params.positive_int("limit", query.get("limit"), DEFAULT_LIMIT), MAX_LIMIT),
             spans_per_set=tempo_params.positive_int("spss", query.get("spss"), DEFAULT_SPANS_PER_SET, allow_zero=True),
         )  # fmt: skip
-        return JSONResponse(await store.read(lambda cursor: tempo_search.search(cursor, tenant, request_)))
+        return json_response(await store.read(lambda cursor: tempo_search.search(cursor, tenant, request_)))
 
     def sample(request: Request) -> tempo_tags.Sample:
         start_ns, end_ns = tempo_params.time_range(request.query_params.get("start"), request.query_params.get("end"))

@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 
 from journeytrace.query import traceql
+from journeytrace.storage import search as search_slices
 from journeytrace.values import to_otlp_json
 
 
@@ -119,14 +120,21 @@ def _trace(row: tuple[Any, ...], matches: list[_Match], spans_per_set: int) -> d
 def search(cursor: duckdb.DuckDBPyConnection, tenant: str, request: SearchRequest) -> dict[str, Any]:
     """Matching journeys newest first (start, then ID), each with its earliest ``spans_per_set``
     matched spans. Every matched span is read so that ``matched`` is the true count, as in Tempo."""
-    sql, params = traceql.compile_search(
-        request.query, tenant=tenant, start_ns=request.start_ns, end_ns=request.end_ns,
-        min_duration_ns=request.min_duration_ns, max_duration_ns=request.max_duration_ns,
-        limit=request.limit, spans_per_set=0,
-    )  # fmt: skip
     matches: dict[str, list[_Match]] = {}
-    for journey_id, span_id, name, _service, start, end, selected in cursor.execute(sql, params).fetchall():
-        matches.setdefault(journey_id, []).append(_Match(span_id, name, start, end, _selected(selected)))
+    for window in search_slices.newest_first(request.start_ns, request.end_ns):
+        bounds = search_slices.span_bounds(cursor, tenant, window, overlap_from=request.start_ns)
+        if bounds is None:
+            continue
+        sql, params = traceql.compile_search(
+            request.query, tenant=tenant, start_ns=request.start_ns, end_ns=request.end_ns,
+            min_duration_ns=request.min_duration_ns, max_duration_ns=request.max_duration_ns,
+            limit=request.limit - len(matches), spans_per_set=0,
+            started=(window.start_from, window.start_to), span_bounds=bounds,
+        )  # fmt: skip
+        for journey_id, span_id, name, _service, start, end, selected in cursor.execute(sql, params).fetchall():
+            matches.setdefault(journey_id, []).append(_Match(span_id, name, start, end, _selected(selected)))
+        if len(matches) >= request.limit:
+            break
     if not matches:
         return {"traces": [], "metrics": {}}
     ids = list(matches)

@@ -965,6 +965,8 @@ def compile_search(
     max_duration_ns: int | None,
     limit: int,
     spans_per_set: int,
+    started: tuple[int | None, int | None] = (None, None),
+    span_bounds: tuple[int, int] | None = None,
 ) -> tuple[str, list[object]]:
     """SQL and its ``?`` parameters for the newest ``limit`` journeys ``query`` matches.
 
@@ -975,7 +977,9 @@ def compile_search(
     (the earliest; 0 = all), ordered by the journey's start descending, journey ID, then span start.
     Status and kind report their keyword, durations integer nanoseconds.
     A journey is in range when it overlaps ``[start_ns, end_ns]``; the durations bound the
-    journey's duration.
+    journey's duration. ``started`` narrows to journeys starting in that slice (searches go newest
+    slice first, ``storage.search.newest_first``), and ``span_bounds`` bounds the start of the
+    spans read: every span of those journeys starts within it (``storage.search.span_bounds``).
     """
     c = _Compiler()
     journey_where = [f"tenant = {c.param(tenant)}"]
@@ -987,6 +991,13 @@ def compile_search(
         journey_where.append(f"end_unix_nano - start_unix_nano >= {c.param(min_duration_ns)}")
     if max_duration_ns is not None:
         journey_where.append(f"end_unix_nano - start_unix_nano <= {c.param(max_duration_ns)}")
+    if started[0] is not None:
+        journey_where.append(f"start_unix_nano >= {c.param(started[0])}")
+    if started[1] is not None:
+        journey_where.append(f"start_unix_nano <= {c.param(started[1])}")
+    span_where = f"tenant = {c.param(tenant)}"
+    if span_bounds is not None:
+        span_where += f" AND start_unix_nano BETWEEN {c.param(span_bounds[0])} AND {c.param(span_bounds[1])}"
 
     reported = _reported(query)
     if reported:
@@ -1011,13 +1022,13 @@ def compile_search(
     ctes = [
         f"""j AS (SELECT journey_id, start_unix_nano AS j_start, end_unix_nano AS j_end FROM journeys
             WHERE {' AND '.join(journey_where)})""",
-        f"""sp AS (SELECT s.*, j.j_start, j.j_end FROM spans s JOIN j ON s.journey_id = j.journey_id
-            WHERE s.tenant = {c.param(tenant)})""",
+        f"""sp AS (SELECT s.*, j.j_start, j.j_end FROM (SELECT * FROM spans WHERE {span_where}) s
+            JOIN j ON s.journey_id = j.journey_id)""",
     ]
     if c.needs_roots:
         ctes.append(
             f"""roots AS (SELECT journey_id, name AS root_name, service_name AS root_service FROM spans
-                WHERE tenant = {c.param(tenant)} AND parent_span_id IS NULL AND journey_id IN (SELECT journey_id FROM j)
+                WHERE {span_where} AND parent_span_id IS NULL AND journey_id IN (SELECT journey_id FROM j)
                 QUALIFY row_number() OVER (PARTITION BY journey_id ORDER BY start_unix_nano, span_id) = 1)"""
         )
     ctes += [f"{name} AS ({body})" for name, body in c.filters]

@@ -8,7 +8,8 @@ attribute, span first then resource. Every value, JSON paths included, is a para
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,18 +99,87 @@ def _span_conditions(query: SpanQuery) -> tuple[list[str], list[Any]]:
     return where, params
 
 
+MIN_SLICE_NS = 60 * 10**9
+"""The first (newest) slice of a search covers at least a minute of journey starts."""
+_MAX_DOUBLINGS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """Journeys whose start lies in ``[start_from, start_to]`` (ns, inclusive; None: unbounded)."""
+
+    start_from: int | None
+    start_to: int | None
+
+
+def newest_first(start_min: int | None, start_max: int | None, *, now_ns: int | None = None) -> Iterator[Slice]:
+    """Disjoint slices of journey start times, newest first, each twice as long as the one before,
+    covering every journey that can overlap ``[start_min, start_max]``.
+
+    Searches answer the newest ``limit`` journeys, so they look at the newest slice first and stop
+    once they have enough (as Tempo searches its newest blocks first): a common search over days
+    of data reads minutes of it. Spans are stored in arrival order, close to start order, so a
+    slice's spans lie in a few row groups that DuckDB's zone maps find.
+    """
+    anchor = start_max if start_max is not None else (now_ns if now_ns is not None else time.time_ns())
+    width = MIN_SLICE_NS if start_min is None else max(MIN_SLICE_NS, (anchor - start_min) // 256)
+    upper = start_max
+    lower = anchor - width
+    for _ in range(_MAX_DOUBLINGS):
+        if start_min is not None and lower <= start_min:
+            break
+        yield Slice(lower, upper)
+        upper = lower - 1
+        width *= 2
+        lower = upper - width
+    yield Slice(None, upper)  # the rest: journeys that began before the range and overlap it
+
+
+def span_bounds(
+    cursor: duckdb.DuckDBPyConnection, tenant: str, window: Slice, *, overlap_from: int | None
+) -> tuple[int, int] | None:
+    """The earliest start and latest end of the journeys in ``window`` ending at or after
+    ``overlap_from``, or None when there are none: every span of those journeys lies within, so a
+    search of their spans passes both bounds to DuckDB, whose zone maps then skip the rest."""
+    where, params = ["tenant = ?"], [tenant]
+    for sql, value in (("start_unix_nano >= ?", window.start_from), ("start_unix_nano <= ?", window.start_to),
+                       ("end_unix_nano >= ?", overlap_from)):  # fmt: skip
+        if value is not None:
+            where.append(sql)
+            params.append(value)
+    row = cursor.execute(
+        f"SELECT min(start_unix_nano), max(end_unix_nano) FROM journeys WHERE {' AND '.join(where)}", params
+    ).fetchone()
+    return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
+
+
 def journey_ids(cursor: duckdb.DuckDBPyConnection, tenant: str, query: SpanQuery, limit: int) -> list[str]:
     """IDs of the journeys holding a span that meets ``query``: newest start first, then by ID."""
+    found: list[str] = []
+    for window in newest_first(query.start_min, query.start_max):
+        bounds = span_bounds(cursor, tenant, window, overlap_from=query.start_min)
+        if bounds is not None:
+            found += _journey_ids_in(cursor, tenant, query, window, bounds, limit - len(found))
+        if len(found) >= limit:
+            break
+    return found
+
+
+def _journey_ids_in(
+    cursor: duckdb.DuckDBPyConnection, tenant: str, query: SpanQuery, window: Slice, bounds: tuple[int, int],
+    limit: int,
+) -> list[str]:
     conditions, span_params = _span_conditions(query)
+    conditions += ["start_unix_nano >= ?", "start_unix_nano <= ?"]
+    span_params += list(bounds)
     journey_where = ["j.tenant = ?"]
     params: list[Any] = [tenant]
     # A span starting in [start_min, start_max] lies in a journey overlapping that window.
-    if query.start_max is not None:
-        journey_where.append("j.start_unix_nano <= ?")
-        params.append(query.start_max)
-    if query.start_min is not None:
-        journey_where.append("j.end_unix_nano >= ?")
-        params.append(query.start_min)
+    for sql, value in (("j.start_unix_nano <= ?", query.start_max), ("j.end_unix_nano >= ?", query.start_min),
+                       ("j.start_unix_nano >= ?", window.start_from), ("j.start_unix_nano <= ?", window.start_to)):  # fmt: skip
+        if value is not None:
+            journey_where.append(sql)
+            params.append(value)
     if query.service is not None:
         journey_where.append("list_contains(j.services, ?)")
         params.append(query.service)
