@@ -38,7 +38,7 @@ SELECT trace_id, span_id, parent_span_id, trace_state, flags, name, kind, servic
        resource_attributes, scope_name, scope_version, events, links, extra, interaction,
        span_type, interaction_id, queue, agent, customer_phone_hash, journey_id
 FROM spans
-WHERE tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[])) AND received_unix_nano BETWEEN ? AND ?
+WHERE tenant = ? AND {journeys} AND received_unix_nano BETWEEN ? AND ?
 QUALIFY row_number() OVER (PARTITION BY journey_id, trace_id, span_id ORDER BY received_unix_nano DESC) = 1
 ORDER BY journey_id, start_unix_nano, span_id
 """
@@ -46,6 +46,21 @@ ORDER BY journey_id, start_unix_nano, span_id
 
 def _enum(names: tuple[str, ...], value: int) -> str | int:
     return names[value] if 0 <= value < len(names) else value
+
+
+_FEW = 8
+
+
+def _one_of(column: str, values: list[Any], kind: str) -> tuple[str, list[Any]]:
+    """SQL matching ``column`` against any of ``values`` (of SQL type ``kind``), and its parameter.
+
+    A few values: ``list_contains``, a filter DuckDB checks inside the scan (a journey's lookup,
+    half the time of the alternative); more (a search page's 20 journeys, the list's 100): a join
+    against the unnested list, whose cost grows with the table, not with table x list
+    (bench/query.py)."""
+    if len(values) <= _FEW:
+        return f"list_contains(?::{kind}[], {column})", [values]
+    return f"{column} IN (SELECT unnest(?::{kind}[]))", [values]
 
 
 def _exact(attrs: dict[str, Any]) -> dict[str, Any]:
@@ -129,18 +144,20 @@ def resolve(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str) -> 
     return journey_id
 
 
-def _resolve_all(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_ids: list[str]) -> list[str]:
-    """``resolve`` of each ID, with one query for the common case: IDs that name a journey now."""
-    keys = [k for i in journey_ids if (k := journey_key(i)) is not None]
-    current = {
-        row[0]
-        for row in cursor.execute(
-            """SELECT journey_id FROM journeys WHERE journey_key IN (SELECT unnest(?::BIGINT[]))
-               AND tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))""",
-            [keys, tenant, list(journey_ids)],
+def _journey_rows(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+    """The ``journeys`` rows (``_JOURNEY_COLUMNS`` and ``first_received_unix_nano``) of the IDs
+    that name a journey now, by ID; the integer ``journey_key`` is compared first."""
+    wanted = sorted(set(journey_ids))
+    key_sql, key_param = _one_of("journey_key", [k for i in wanted if (k := journey_key(i)) is not None], "BIGINT")
+    id_sql, id_param = _one_of("journey_id", wanted, "VARCHAR")
+    return {
+        r[0]: r
+        for r in cursor.execute(
+            f"""SELECT {_JOURNEY_COLUMNS}, first_received_unix_nano FROM journeys
+                WHERE {key_sql} AND tenant = ? AND {id_sql}""",
+            [*key_param, tenant, *id_param],
         ).fetchall()
     }
-    return [i if i in current else resolve(cursor, tenant, i) for i in journey_ids]
 
 
 def _journey_filter(tenant: str, journey_id: str) -> tuple[str, list[Any]]:
@@ -196,20 +213,11 @@ def journeys(
     ``with_analysis`` adds what the analysis worker concluded (``insights``, ``summary``, and
     each insight as an event of the span it names); the worker itself reads without it.
     """
-    resolved = _resolve_all(cursor, tenant, journey_ids)
-    wanted = sorted(set(resolved))
-    if not wanted:
-        return []
-    keys = [journey_key(i) for i in wanted]  # None for an ID no journey can have (journey IDs are hex)
-    found = {
-        r[0]: r
-        for r in cursor.execute(
-            f"""SELECT {_JOURNEY_COLUMNS}, first_received_unix_nano FROM journeys
-                WHERE journey_key IN (SELECT unnest(?::BIGINT[]))
-                  AND tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))""",
-            [[k for k in keys if k is not None], tenant, wanted],
-        ).fetchall()
-    }
+    # The common case in one query: IDs that name a journey now; aliases and trace IDs resolve after.
+    found = _journey_rows(cursor, tenant, journey_ids)
+    resolved = [i if i in found else resolve(cursor, tenant, i) for i in journey_ids]
+    if missing := sorted({i for i in resolved if i not in found}):
+        found |= _journey_rows(cursor, tenant, missing)
     if not found:
         return [None] * len(journey_ids)
     # Spans, interactions and links are stored in arrival order, and these journeys' arrived
@@ -217,31 +225,32 @@ def journeys(
     bounds = [min(0 if r[-1] is None else r[-1] for r in found.values()), max(r[4] for r in found.values())]
     ids = sorted(found)
     spans_of: dict[str, list[tuple[Any, ...]]] = {i: [] for i in ids}
-    for row in cursor.execute(_SPAN_SELECT, [tenant, ids, *bounds]).fetchall():
+    ids_sql, ids_param = _one_of("journey_id", ids, "VARCHAR")
+    for row in cursor.execute(_SPAN_SELECT.format(journeys=ids_sql), [tenant, *ids_param, *bounds]).fetchall():
         spans_of[row[-1]].append(row[:-1])
     interactions_of: dict[str, list[assembly.InteractionRow]] = {i: [] for i in ids}
     for row in cursor.execute(
-        """SELECT interaction, platform, interaction_id, start_unix_nano, end_unix_nano, handoff_unix_nano,
-                  has_handoff_span, journey_id
-           FROM interactions
-           WHERE tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))
-             AND first_received_unix_nano BETWEEN ? AND ?""",
-        [tenant, ids, *bounds],
+        f"""SELECT interaction, platform, interaction_id, start_unix_nano, end_unix_nano, handoff_unix_nano,
+                   has_handoff_span, journey_id
+            FROM interactions
+            WHERE tenant = ? AND {ids_sql} AND first_received_unix_nano BETWEEN ? AND ?""",
+        [tenant, *ids_param, *bounds],
     ).fetchall():
         interactions_of[row[-1]].append(assembly.InteractionRow(*row[:-1]))
     journey_of = {i.interaction: j for j, rows in interactions_of.items() for i in rows}
     members = sorted(journey_of)
     links_of: dict[str, list[assembly.Link]] = {i: [] for i in ids}
+    a_sql, a_param = _one_of("a", members, "VARCHAR")
+    b_sql, b_param = _one_of("b", members, "VARCHAR")
+    link_params = [*bounds, tenant, *a_param, *b_param]
     for row in cursor.execute(
-        """SELECT a, b, method, confidence, evidence FROM correlation_links
-           WHERE linked_unix_nano BETWEEN ? AND ? AND tenant = ?
-             AND a IN (SELECT unnest(?::VARCHAR[])) AND b IN (SELECT unnest(?::VARCHAR[]))
-           UNION ALL
-           SELECT a, b, method, confidence, evidence FROM windowed_links
-           WHERE linked_unix_nano BETWEEN ? AND ? AND tenant = ?
-             AND a IN (SELECT unnest(?::VARCHAR[])) AND b IN (SELECT unnest(?::VARCHAR[]))
-           ORDER BY a, b, method""",
-        [*bounds, tenant, members, members, *bounds, tenant, members, members],
+        f"""SELECT a, b, method, confidence, evidence FROM correlation_links
+            WHERE linked_unix_nano BETWEEN ? AND ? AND tenant = ? AND {a_sql} AND {b_sql}
+            UNION ALL
+            SELECT a, b, method, confidence, evidence FROM windowed_links
+            WHERE linked_unix_nano BETWEEN ? AND ? AND tenant = ? AND {a_sql} AND {b_sql}
+            ORDER BY a, b, method""",
+        [*link_params, *link_params],
     ).fetchall():
         if journey_of[row[0]] == journey_of[row[1]]:
             links_of[journey_of[row[0]]].append(assembly.Link(*row))
@@ -290,22 +299,23 @@ def _add_analysis(cursor: duckdb.DuckDBPyConnection, tenant: str, built: dict[st
     if not built:
         return
     ids = sorted(built)
-    keys = [k for i in ids if (k := journey_key(i)) is not None]
+    key_sql, key_param = _one_of("journey_key", [k for i in ids if (k := journey_key(i)) is not None], "BIGINT")
+    id_sql, id_param = _one_of("journey_id", ids, "VARCHAR")
     for record in built.values():
         record["summary"], record["insights"], record["analysis"] = None, [], {"current": False}
     for journey_id, summary, updated, analysed in cursor.execute(
-        """SELECT journey_id, summary, updated_unix_nano, analysed_unix_nano FROM journey_analysis
-           WHERE journey_key IN (SELECT unnest(?::BIGINT[])) AND tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))""",
-        [keys, tenant, ids],
+        f"""SELECT journey_id, summary, updated_unix_nano, analysed_unix_nano FROM journey_analysis
+            WHERE {key_sql} AND tenant = ? AND {id_sql}""",
+        [*key_param, tenant, *id_param],
     ).fetchall():
         record = built[journey_id]
         record["summary"] = json.loads(summary) if summary else None
         record["analysis"] = {"current": updated >= record["updated_unix_nano"], "analysed_unix_nano": analysed}
     for row in cursor.execute(
         f"""SELECT journey_id, {', '.join(_INSIGHT_COLUMNS)} FROM journey_insights
-            WHERE journey_key IN (SELECT unnest(?::BIGINT[])) AND tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))
+            WHERE {key_sql} AND tenant = ? AND {id_sql}
             ORDER BY journey_id, {_SEVERITY_RANK} DESC, rule, span_id""",
-        [keys, tenant, ids],
+        [*key_param, tenant, *id_param],
     ).fetchall():
         built[row[0]]["insights"].append(dict(zip(_INSIGHT_COLUMNS, row[1:], strict=True)))
     for record in built.values():
@@ -447,18 +457,18 @@ def _add_list_analysis(cursor: duckdb.DuckDBPyConnection, tenant: str, records: 
     if not by_id:
         return
     ids = sorted(by_id)
-    keys = [k for i in ids if (k := journey_key(i)) is not None]
+    key_sql, key_param = _one_of("journey_key", [k for i in ids if (k := journey_key(i)) is not None], "BIGINT")
+    id_sql, id_param = _one_of("journey_id", ids, "VARCHAR")
     for journey_id, summary in cursor.execute(
-        """SELECT journey_id, summary FROM journey_analysis
-           WHERE journey_key IN (SELECT unnest(?::BIGINT[])) AND tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))""",
-        [keys, tenant, ids],
+        f"""SELECT journey_id, summary FROM journey_analysis WHERE {key_sql} AND tenant = ? AND {id_sql}""",
+        [*key_param, tenant, *id_param],
     ).fetchall():
         by_id[journey_id]["summary"] = json.loads(summary) if summary else None
     for journey_id, rule, severity, count in cursor.execute(
         f"""SELECT journey_id, rule, arg_max(severity, {_SEVERITY_RANK}), count(*) FROM journey_insights
-            WHERE journey_key IN (SELECT unnest(?::BIGINT[])) AND tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))
+            WHERE {key_sql} AND tenant = ? AND {id_sql}
             GROUP BY journey_id, rule
             ORDER BY journey_id, max({_SEVERITY_RANK}) DESC, rule""",
-        [keys, tenant, ids],
+        [*key_param, tenant, *id_param],
     ).fetchall():
         by_id[journey_id]["insights"].append({"rule": rule, "severity": severity, "count": count})
