@@ -68,7 +68,7 @@ _SUMMARY_SQL = """
 WITH wanted AS (SELECT unnest(?::VARCHAR[]) AS journey_id),
 spans_of AS (
     SELECT journey_id, span_id, parent_span_id, name, service_name, start_unix_nano, status_code
-    FROM spans WHERE tenant = ? AND journey_id IN (SELECT journey_id FROM wanted)
+    FROM spans WHERE tenant = ? AND journey_id IN (SELECT journey_id FROM wanted) AND start_unix_nano BETWEEN ? AND ?
 ),
 firsts AS (  -- TraceQL's rootServiceName/rootName: the earliest stored span without a parent
     SELECT journey_id, service_name, name FROM spans_of
@@ -84,7 +84,7 @@ SELECT j.journey_id, j.start_unix_nano, j.end_unix_nano, f.service_name, f.name,
        (SELECT list((s.service_name, s.span_count, s.error_count) ORDER BY s.service_name)
         FROM stats s WHERE s.journey_id = j.journey_id)
 FROM journeys j JOIN firsts f USING (journey_id)
-WHERE j.tenant = ? AND j.journey_id IN (SELECT journey_id FROM wanted)
+WHERE j.tenant = ? AND j.journey_id IN (SELECT journey_id FROM wanted) AND j.start_unix_nano BETWEEN ? AND ?
 ORDER BY j.start_unix_nano DESC, j.journey_id DESC
 """
 
@@ -121,10 +121,12 @@ def search(cursor: duckdb.DuckDBPyConnection, tenant: str, request: SearchReques
     """Matching journeys newest first (start, then ID), each with its earliest ``spans_per_set``
     matched spans. Every matched span is read so that ``matched`` is the true count, as in Tempo."""
     matches: dict[str, list[_Match]] = {}
+    read: list[tuple[int, int]] = []  # the span bounds of the slices read: the matches' spans lie within
     for window in search_slices.newest_first(request.start_ns, request.end_ns):
         bounds = search_slices.span_bounds(cursor, tenant, window, overlap_from=request.start_ns)
         if bounds is None:
             continue
+        read.append(bounds)
         sql, params = traceql.compile_search(
             request.query, tenant=tenant, start_ns=request.start_ns, end_ns=request.end_ns,
             min_duration_ns=request.min_duration_ns, max_duration_ns=request.max_duration_ns,
@@ -138,6 +140,7 @@ def search(cursor: duckdb.DuckDBPyConnection, tenant: str, request: SearchReques
     if not matches:
         return {"traces": [], "metrics": {}}
     ids = list(matches)
-    rows = cursor.execute(_SUMMARY_SQL, [ids, tenant, tenant]).fetchall()
+    lowest, highest = min(b[0] for b in read), max(b[1] for b in read)
+    rows = cursor.execute(_SUMMARY_SQL, [ids, tenant, lowest, highest, tenant, lowest, highest]).fetchall()
     traces = [_trace(row, matches[row[0]], request.spans_per_set) for row in rows]
     return {"traces": traces, "metrics": {}}
