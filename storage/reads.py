@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import duckdb
+import orjson
 
 from journeytrace import semconv
 from journeytrace.correlator import assembly
@@ -72,15 +73,15 @@ def _exact(attrs: dict[str, Any]) -> dict[str, Any]:
 def _parsed_resource(text: str) -> dict[str, Any]:
     """A resource's attributes, parsed once: every span of a service repeats the same document.
     Callers get a copy (``dict(...)``), so the cached one is never changed."""
-    return json.loads(text)  # type: ignore[no-any-return]
+    return orjson.loads(text)  # type: ignore[no-any-return]
 
 
 def _span(row: tuple[Any, ...]) -> dict[str, Any]:
     (trace_id, span_id, parent, trace_state, flags, name, kind, service, start, end, status_code,
      status_message, attributes, resource_attributes, scope_name, scope_version, events, links,
      extra, _interaction, *stripped) = row  # fmt: skip
-    extra_fields = json.loads(extra) if extra else {}
-    attrs = json.loads(attributes)
+    extra_fields = orjson.loads(extra) if extra else {}
+    attrs = orjson.loads(attributes)
     if "attributes_exact" in extra_fields:
         attrs = _exact(extra_fields["attributes_exact"])
     for key, value in zip(_STRIPPED_ORDER, stripped, strict=True):
@@ -89,10 +90,10 @@ def _span(row: tuple[Any, ...]) -> dict[str, Any]:
     resource = dict(_parsed_resource(resource_attributes))
     if "resource_attributes_exact" in extra_fields:
         resource = _exact(extra_fields["resource_attributes_exact"])
-    event_list = json.loads(events) if events and events != "[]" else []
+    event_list = orjson.loads(events) if events and events != "[]" else []
     for event, exact in zip(event_list, extra_fields.get("events_exact", ()), strict=False):
         event["attributes"] = _exact(exact)
-    link_list = json.loads(links) if links and links != "[]" else []
+    link_list = orjson.loads(links) if links and links != "[]" else []
     for link, exact in zip(link_list, extra_fields.get("links_exact", ()), strict=False):
         link["attributes"] = _exact(exact)
     return {

@@ -486,3 +486,15 @@ def test_gaps_between_legs_are_annotated_with_their_likely_cause(
     assert [cause for cause, _ in gaps] == ["transition", "missing"], gaps
     assert "20 s" in gaps[0][1] and "30 s" in gaps[1][1]
     assert "no data (missing)" in gaps[1][1]
+
+
+def test_opening_a_journey_asks_for_it_once_before_the_modules_load(page: Any, module_server: Any, multi: dict[str, Any]) -> None:
+    """index.html requests the journey while the page's modules load, and journey.js takes that
+    answer over instead of asking again (a 5,000-span journey costs the server ~200 ms per read)."""
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    open_journey(page, module_server.query_url, multi["journey_id"], len(multi["spans"]))
+    reads = [u for u in asked if u.endswith(f"/api/journeys/{multi['journey_id']}")]
+    assert len(reads) == 1, asked
+    modules = [u for u in asked if u.endswith(".js")]
+    assert asked.index(reads[0]) < asked.index(next(u for u in modules if u.endswith("/web/journey.js"))), asked

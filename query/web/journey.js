@@ -1,5 +1,6 @@
 // The journey page (/journeys/{id}). This module is small on purpose: it asks the server for the
-// journey at once, and loads the page's code (journey/page.js) while the answer is on its way.
+// journey at once (or takes over the request index.html made), and loads the page's code
+// (journey/page.js) while the answer is on its way.
 
 const JOURNEY_ID = /^[0-9a-fA-F]{32}$/;
 
@@ -17,9 +18,12 @@ export function render(root, id) {
   ensureStyles();
   const abort = new AbortController();
   const valid = JOURNEY_ID.test(id);
-  const first = valid ? fetch(`/api/journeys/${id.toLowerCase()}`, {
+  // index.html asked already when the page was opened on this journey (once: later visits ask anew).
+  const early = window.__journeyFirst;
+  window.__journeyFirst = null;
+  const first = !valid ? null : early && early.id === id.toLowerCase() ? early.response : fetch(`/api/journeys/${id.toLowerCase()}`, {
     signal: abort.signal, cache: "no-store", headers: { Accept: "application/json" },
-  }) : null;
+  });
   if (first) first.catch(() => {}); // page.js handles a failure; this keeps it from being "unhandled"
   let cleanup = null;
   let stopped = false;
