@@ -52,7 +52,14 @@ class AnalysisConfig:
     interval: float = 1.0
     """How often to look for due rechecks when no commit wakes the worker."""
     batch_journeys: int = 500
-    """Journeys read and analysed per transaction; bounds the worker's memory and latency."""
+    """Journeys read and analysed per transaction while the writer is idle; bounds the worker's
+    memory and latency."""
+    busy_batch_journeys: int = 50
+    """The same while spans are being committed. Analysing 500 journeys per transaction under
+    ingest cut ingest from ~44 k to ~18 k spans/s, and tripled the correlation lag. That is far
+    more than the share of time it took, so it is not CPU alone. 50 per transaction keeps ingest
+    at ~44 k (bench/ingest.py). Idle, big batches analyse faster: 333 against 219 journeys/s
+    (bench/analysis.py)."""
     busy_share: float = 0.25
     """The most of its time the worker spends analysing while spans are being committed: it
     shares the GIL with the receivers and the writer, so under heavy ingest analysis falls
@@ -155,7 +162,7 @@ class AnalysisWorker:
         """Analyse one batch of changed or due journeys; return whether it found any, and whether
         there may be more."""
         now = time.time_ns()
-        limit = self.config.batch_journeys
+        limit = self.config.busy_batch_journeys if self._ingest_busy() else self.config.batch_journeys
         cursor = self._cursor
         cursor.execute("BEGIN TRANSACTION")
         try:
