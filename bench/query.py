@@ -2,9 +2,9 @@
 
 Builds (once, cached under ``bench/.data/``) a DuckDB file of ``--spans`` realistic CX spans
 (bench/cxdata.py: 20 spans and 3 interactions per journey) by running the server's own commit
-path, then starts ``journeytrace serve`` on it, keeps a background client ingesting over gRPC
-at ``--ingest-rate`` spans/s, and times each query over HTTP as Jaeger UI and Grafana send
-them.
+path, then starts ``journeytrace serve`` on a copy of it (the cached file never changes), keeps a
+background client ingesting over gRPC at ``--ingest-rate`` spans/s, and times each query over
+HTTP as Jaeger UI and Grafana send them.
 
     python bench/query.py                        # 10,000,000 spans (500,000 journeys)
     python bench/query.py --spans 1000000 --samples 100
@@ -18,8 +18,10 @@ import platform
 import random
 import signal
 import statistics
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -121,15 +123,19 @@ def main() -> None:
         stored = con.execute("SELECT count(*) FROM spans").fetchone()[0]
     ids = sample_ids(db, args.samples)
 
+    # The server runs on a copy: the background ingest adds millions of spans per run, which
+    # would otherwise make every run's file bigger than the last one's.
+    run = Path(tempfile.mkdtemp(prefix="jt-bench-query-"))
+    shutil.copy(db, run / db.name)
     extra = ("--phone-hash-key", KEY, "--analysis", "true" if args.analysis else "false")
-    _, ports, server = start_server("", data_dir=data, extra=extra)
+    _, ports, server = start_server("", data_dir=run, extra=extra)
     background = None
     try:
         if args.ingest_rate:
             background = subprocess.Popen([
                 sys.executable, str(Path(__file__).with_name("ingest.py")), "--client",
                 "--port", str(ports["otlp-grpc-port"]), "--spans", str(10**9), "--streams", "2",
-                "--rate", str(args.ingest_rate), "--out", str(data / "background.json"), "--first-copy", str(10**8),
+                "--rate", str(args.ingest_rate), "--out", str(run / "background.json"), "--first-copy", str(10**8),
             ])  # fmt: skip
             time.sleep(5)
         now_s = int(time.time())
@@ -160,6 +166,7 @@ def main() -> None:
             background.wait(30)
         server.send_signal(signal.SIGTERM)
         server.wait(120)
+        shutil.rmtree(run, ignore_errors=True)
     print(json.dumps({
         "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, 2 cores, Python {platform.python_version()}",
         "spans_stored": stored, "background_ingest_spans_per_second": args.ingest_rate, "analysis": args.analysis, "queries": results,
