@@ -122,10 +122,7 @@ def search(cursor: duckdb.DuckDBPyConnection, tenant: str, request: SearchReques
     matched spans. Every matched span is read so that ``matched`` is the true count, as in Tempo."""
     matches: dict[str, list[_Match]] = {}
     read: list[tuple[int, int]] = []  # the span bounds of the slices read: the matches' spans lie within
-    for window in search_slices.newest_first(request.start_ns, request.end_ns):
-        bounds = search_slices.span_bounds(cursor, tenant, window, overlap_from=request.start_ns)
-        if bounds is None:
-            continue
+    for window, bounds in search_slices.slices_to_read(cursor, tenant, request.start_ns, request.end_ns):
         read.append(bounds)
         sql, params = traceql.compile_search(
             request.query, tenant=tenant, start_ns=request.start_ns, end_ns=request.end_ns,
@@ -140,7 +137,7 @@ def search(cursor: duckdb.DuckDBPyConnection, tenant: str, request: SearchReques
     if not matches:
         return {"traces": [], "metrics": {}}
     ids = list(matches)
-    lowest, highest = min(b[0] for b in read), max(b[1] for b in read)
+    lowest, highest = min(start for start, _ in read), max(end for _, end in read)
     rows = cursor.execute(_SUMMARY_SQL, [ids, tenant, lowest, highest, tenant, lowest, highest]).fetchall()
     traces = [_trace(row, matches[row[0]], request.spans_per_set) for row in rows]
     return {"traces": traces, "metrics": {}}

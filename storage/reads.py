@@ -49,7 +49,7 @@ def _enum(names: tuple[str, ...], value: int) -> str | int:
     return names[value] if 0 <= value < len(names) else value
 
 
-_FEW = 8
+_SCAN_FILTER_MAX = 8
 
 
 def _one_of(column: str, values: list[Any], kind: str) -> tuple[str, list[Any]]:
@@ -59,7 +59,7 @@ def _one_of(column: str, values: list[Any], kind: str) -> tuple[str, list[Any]]:
     half the time of the alternative); more (a search page's 20 journeys, the list's 100): a join
     against the unnested list, whose cost grows with the table, not with table x list
     (bench/query.py)."""
-    if len(values) <= _FEW:
+    if len(values) <= _SCAN_FILTER_MAX:
         return f"list_contains(?::{kind}[], {column})", [values]
     return f"{column} IN (SELECT unnest(?::{kind}[]))", [values]
 
@@ -131,10 +131,15 @@ def _span(row: tuple[Any, ...]) -> dict[str, Any]:
 def resolve(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str) -> str:
     """The journey an ID names now: itself, the journey an alias was merged into, or the journey
     holding a span of that original trace ID."""
-    # In order of likelihood, each a query of its own: the last one scans every interaction.
-    where, params = _journey_filter(tenant, journey_id)
+    where, params = _journey_filter(tenant, [journey_id])
     if cursor.execute(f"SELECT 1 FROM journeys WHERE {where}", params).fetchone() is not None:
         return journey_id
+    return _merged_into(cursor, tenant, journey_id)
+
+
+def _merged_into(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str) -> str:
+    """``resolve`` of an ID that names no journey now."""
+    # In order of likelihood, each a query of its own: the last one scans every interaction.
     for sql in (
         "SELECT journey_id FROM journey_aliases WHERE tenant = ? AND alias = ?",
         "SELECT min(journey_id) FROM interactions WHERE tenant = ? AND interaction_id = ? HAVING count(*) > 0",
@@ -148,26 +153,24 @@ def resolve(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str) -> 
 def _journey_rows(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_ids: list[str]) -> dict[str, tuple[Any, ...]]:
     """The ``journeys`` rows (``_JOURNEY_COLUMNS`` and ``first_received_unix_nano``) of the IDs
     that name a journey now, by ID; the integer ``journey_key`` is compared first."""
-    wanted = sorted(set(journey_ids))
-    key_sql, key_param = _one_of("journey_key", [k for i in wanted if (k := journey_key(i)) is not None], "BIGINT")
-    id_sql, id_param = _one_of("journey_id", wanted, "VARCHAR")
+    where, params = _journey_filter(tenant, journey_ids)
     return {
         r[0]: r
         for r in cursor.execute(
-            f"""SELECT {_JOURNEY_COLUMNS}, first_received_unix_nano FROM journeys
-                WHERE {key_sql} AND tenant = ? AND {id_sql}""",
-            [*key_param, tenant, *id_param],
+            f"SELECT {_JOURNEY_COLUMNS}, first_received_unix_nano FROM journeys WHERE {where}", params
         ).fetchall()
     }
 
 
-def _journey_filter(tenant: str, journey_id: str) -> tuple[str, list[Any]]:
-    """WHERE clause finding one ``journeys`` row: the integer ``journey_key`` first, so DuckDB
-    compares the (compressed) ID strings of a row or two instead of all of them."""
-    key = journey_key(journey_id)
-    if key is None:
-        return "tenant = ? AND journey_id = ?", [tenant, journey_id]
-    return "journey_key = ? AND tenant = ? AND journey_id = ?", [key, tenant, journey_id]
+def _journey_filter(tenant: str, journey_ids: list[str]) -> tuple[str, list[Any]]:
+    """WHERE clause finding the rows of ``journey_ids`` in a table with ``journey_key`` (``journeys``
+    and the analysis tables): the integer key first, so DuckDB compares the (compressed) ID strings
+    of a row or two instead of all of them. Journey IDs are 32 hex digits (``ids.journey_trace_id``):
+    an ID without a key names no journey and is left out."""
+    keyed = {i: k for i in journey_ids if (k := journey_key(i)) is not None}
+    key_sql, key_params = _one_of("journey_key", sorted(set(keyed.values())), "BIGINT")
+    id_sql, id_params = _one_of("journey_id", sorted(keyed), "VARCHAR")
+    return f"{key_sql} AND tenant = ? AND {id_sql}", [*key_params, tenant, *id_params]
 
 
 _JOURNEY_COLUMNS = (
@@ -216,7 +219,7 @@ def journeys(
     """
     # The common case in one query: IDs that name a journey now; aliases and trace IDs resolve after.
     found = _journey_rows(cursor, tenant, journey_ids)
-    resolved = [i if i in found else resolve(cursor, tenant, i) for i in journey_ids]
+    resolved = [i if i in found else _merged_into(cursor, tenant, i) for i in journey_ids]
     if missing := sorted({i for i in resolved if i not in found}):
         found |= _journey_rows(cursor, tenant, missing)
     if not found:
@@ -299,24 +302,20 @@ def _add_analysis(cursor: duckdb.DuckDBPyConnection, tenant: str, built: dict[st
     describe the journey's latest data (the worker runs behind the writer)."""
     if not built:
         return
-    ids = sorted(built)
-    key_sql, key_param = _one_of("journey_key", [k for i in ids if (k := journey_key(i)) is not None], "BIGINT")
-    id_sql, id_param = _one_of("journey_id", ids, "VARCHAR")
+    where, params = _journey_filter(tenant, list(built))
     for record in built.values():
         record["summary"], record["insights"], record["analysis"] = None, [], {"current": False}
     for journey_id, summary, updated, analysed in cursor.execute(
-        f"""SELECT journey_id, summary, updated_unix_nano, analysed_unix_nano FROM journey_analysis
-            WHERE {key_sql} AND tenant = ? AND {id_sql}""",
-        [*key_param, tenant, *id_param],
+        f"SELECT journey_id, summary, updated_unix_nano, analysed_unix_nano FROM journey_analysis WHERE {where}",
+        params,
     ).fetchall():
         record = built[journey_id]
         record["summary"] = json.loads(summary) if summary else None
         record["analysis"] = {"current": updated >= record["updated_unix_nano"], "analysed_unix_nano": analysed}
     for row in cursor.execute(
-        f"""SELECT journey_id, {', '.join(_INSIGHT_COLUMNS)} FROM journey_insights
-            WHERE {key_sql} AND tenant = ? AND {id_sql}
+        f"""SELECT journey_id, {', '.join(_INSIGHT_COLUMNS)} FROM journey_insights WHERE {where}
             ORDER BY journey_id, {_SEVERITY_RANK} DESC, rule, span_id""",
-        [*key_param, tenant, *id_param],
+        params,
     ).fetchall():
         built[row[0]]["insights"].append(dict(zip(_INSIGHT_COLUMNS, row[1:], strict=True)))
     for record in built.values():
@@ -457,19 +456,16 @@ def _add_list_analysis(cursor: duckdb.DuckDBPyConnection, tenant: str, records: 
         record["summary"], record["insights"] = None, []
     if not by_id:
         return
-    ids = sorted(by_id)
-    key_sql, key_param = _one_of("journey_key", [k for i in ids if (k := journey_key(i)) is not None], "BIGINT")
-    id_sql, id_param = _one_of("journey_id", ids, "VARCHAR")
+    where, params = _journey_filter(tenant, list(by_id))
     for journey_id, summary in cursor.execute(
-        f"""SELECT journey_id, summary FROM journey_analysis WHERE {key_sql} AND tenant = ? AND {id_sql}""",
-        [*key_param, tenant, *id_param],
+        f"SELECT journey_id, summary FROM journey_analysis WHERE {where}", params
     ).fetchall():
         by_id[journey_id]["summary"] = json.loads(summary) if summary else None
     for journey_id, rule, severity, count in cursor.execute(
         f"""SELECT journey_id, rule, arg_max(severity, {_SEVERITY_RANK}), count(*) FROM journey_insights
-            WHERE {key_sql} AND tenant = ? AND {id_sql}
+            WHERE {where}
             GROUP BY journey_id, rule
             ORDER BY journey_id, max({_SEVERITY_RANK}) DESC, rule""",
-        [*key_param, tenant, *id_param],
+        params,
     ).fetchall():
         by_id[journey_id]["insights"].append({"rule": rule, "severity": severity, "count": count})

@@ -135,6 +135,17 @@ def newest_first(start_min: int | None, start_max: int | None, *, now_ns: int | 
     yield Slice(None, upper)  # the rest: journeys that began before the range and overlap it
 
 
+def slices_to_read(
+    cursor: duckdb.DuckDBPyConnection, tenant: str, start_min: int | None, start_max: int | None
+) -> Iterator[tuple[Slice, tuple[int, int]]]:
+    """The ``newest_first`` slices that hold journeys overlapping ``[start_min, start_max]``, each
+    with its ``span_bounds``; a search reads them in turn until it has enough."""
+    for window in newest_first(start_min, start_max):
+        bounds = span_bounds(cursor, tenant, window, overlap_from=start_min)
+        if bounds is not None:
+            yield window, bounds
+
+
 def span_bounds(
     cursor: duckdb.DuckDBPyConnection, tenant: str, window: Slice, *, overlap_from: int | None
 ) -> tuple[int, int] | None:
@@ -156,10 +167,8 @@ def span_bounds(
 def journey_ids(cursor: duckdb.DuckDBPyConnection, tenant: str, query: SpanQuery, limit: int) -> list[str]:
     """IDs of the journeys holding a span that meets ``query``: newest start first, then by ID."""
     found: list[str] = []
-    for window in newest_first(query.start_min, query.start_max):
-        bounds = span_bounds(cursor, tenant, window, overlap_from=query.start_min)
-        if bounds is not None:
-            found += _journey_ids_in(cursor, tenant, query, window, bounds, limit - len(found))
+    for window, bounds in slices_to_read(cursor, tenant, query.start_min, query.start_max):
+        found += _journey_ids_in(cursor, tenant, query, window, bounds, limit - len(found))
         if len(found) >= limit:
             break
     return found
