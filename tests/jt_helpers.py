@@ -509,3 +509,13 @@ def screenshot(page: Any, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def modules_not_preloaded(page: Any) -> list[str]:
+    """The page's modules that index.html did not list for preloading (``app.js`` is its entry).
+    Each one loads a step later than the rest: a page module added without its preload line."""
+    return page.evaluate("""() => {
+        const preloaded = new Set([...document.querySelectorAll('link[rel=modulepreload]')].map((l) => l.href));
+        return performance.getEntriesByType('resource').map((r) => r.name)
+            .filter((name) => name.endsWith('.js') && !name.endsWith('/web/app.js') && !preloaded.has(name));
+    }""")

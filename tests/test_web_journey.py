@@ -17,6 +17,7 @@ import httpx
 import pytest
 from jt_helpers import (
     journey_of_interaction,
+    modules_not_preloaded,
     post_simulated,
     screenshot,
     settled_journey,
@@ -498,3 +499,4 @@ def test_opening_a_journey_asks_for_it_once_before_the_modules_load(page: Any, m
     assert len(reads) == 1, asked
     modules = [u for u in asked if u.endswith(".js")]
     assert asked.index(reads[0]) < asked.index(next(u for u in modules if u.endswith("/web/journey.js"))), asked
+    assert modules_not_preloaded(page) == []

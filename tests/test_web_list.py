@@ -12,7 +12,15 @@ from typing import Any
 
 import httpx
 import pytest
-from jt_helpers import READ_TIMEOUT, journey_of_interaction, post_simulated, screenshot, settled_journey, wait_until
+from jt_helpers import (
+    READ_TIMEOUT,
+    journey_of_interaction,
+    modules_not_preloaded,
+    post_simulated,
+    screenshot,
+    settled_journey,
+    wait_until,
+)
 
 from journeytrace import simulator
 
@@ -91,6 +99,7 @@ def test_list_shows_the_journeys_newest_first_as_the_api_does(page, module_serve
     open_list(page, module_server)
     wanted = assert_rows_match(page, client, {"limit": 50})
     assert len(wanted) == COUNT
+    assert modules_not_preloaded(page) == []
     assert set(wanted) == {r["journey_id"] for r in settled.values()}
     starts = {r["journey_id"]: r["start_unix_nano"] for r in settled.values()}
     assert [starts[i] for i in wanted] == sorted(starts.values(), reverse=True)
