@@ -103,7 +103,7 @@ def start_server(
     is given (a cached file may take a while to open: up to a minute is allowed)."""
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix=prefix))
     ports = {name: free_port() for name in ("otlp-grpc-port", "otlp-http-port", "query-port", "tempo-port")}
-    cmd = [sys.executable, "-m", "journeytrace", "serve", "--data-dir", str(data_dir), "--log-level", "warning", *extra]
+    cmd = [sys.executable, "-m", "journeytrace", "serve", "--data-dir", str(data_dir), "--log-level", os.environ.get("JT_BENCH_LOG_LEVEL", "warning"), *extra]
     for name, port in ports.items():
         cmd += [f"--{name}", str(port)]
     server = subprocess.Popen(cmd)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import duckdb
@@ -32,7 +32,7 @@ import pyarrow as pa
 from journeytrace import semconv
 from journeytrace.correlator import keys, outcome
 from journeytrace.correlator.config import CorrelatorConfig
-from journeytrace.ids import JOURNEY_KEY_SQL, is_trace_id_like, journey_trace_id
+from journeytrace.ids import JOURNEY_KEY_SQL, is_trace_id_like, journey_key_sql, journey_trace_id, lookup_hash_sql
 
 # Attributes that storage keeps in their own columns rather than in the attributes JSON.
 _COLUMNS = {
@@ -76,6 +76,36 @@ def journey_id_for(members: Iterable[Member]) -> str:
 
 def _json_path(attribute: str) -> str:
     return f'$."{attribute}"'
+
+
+def _stored(
+    cursor: duckdb.DuckDBPyConnection,
+    name: str,
+    table: str,
+    column: str,
+    keys_sql: str,
+    params: list[object] | None = None,
+    key_sql: Callable[[str], str] = lookup_hash_sql,
+    columns: str = "*",
+) -> None:
+    """Temp table ``name``: ``columns`` of the rows of ``table`` (and their ``rowid`` as ``rid``)
+    whose indexed ``column`` equals ``key_sql`` of a value ``keys_sql`` selects. Rows found are
+    scattered, so each column fetched costs: ask for the ones needed.
+
+    DuckDB uses an index for a join only when the join is one equality on the indexed column
+    (it turns the few keys into an IN filter on the scan; with many keys it scans the one
+    narrow column): so rows are found by that column alone and callers compare the real keys
+    on the few rows found. Adding any other condition to this join would make it read the
+    whole table, and so would an ``= ANY(list)`` filter, which is tested row by row.
+    """
+    cursor.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {name} AS
+        SELECT t.rowid AS rid, {', '.join(f't.{c}' for c in columns.split(', '))} FROM (SELECT DISTINCT {key_sql('k')} AS h FROM ({keys_sql}) AS q(k)) AS keys
+        JOIN {table} t ON t.{column} = keys.h
+        """,
+        params or [],
+    )
 
 
 def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> None:
@@ -193,6 +223,8 @@ def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
     The table has no primary key (schema v4), so this is an update plus an anti-join insert;
     the correlator is its only writer, which keeps ``(tenant, interaction)`` unique.
     """
+    _stored(cursor, "stored_facts", "interactions", "interaction_hash", "SELECT interaction FROM batch_facts",
+            columns="tenant, interaction")
     cursor.execute(
         f"""
         UPDATE interactions SET
@@ -209,19 +241,20 @@ def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
             {_later_signal("reported")},
             {_later_signal("derived")},
             first_received_unix_nano = least(interactions.first_received_unix_nano, f.first_received_unix_nano)
-        FROM batch_facts f
-        WHERE interactions.tenant = f.tenant AND interactions.interaction = f.interaction
+        FROM (SELECT s.rid, f.* FROM stored_facts s
+              JOIN batch_facts f ON f.tenant = s.tenant AND f.interaction = s.interaction) AS f
+        WHERE interactions.rowid = f.rid
         """,
         [now],
     )
     cursor.execute(
-        """
+        f"""
         INSERT INTO interactions
         SELECT f.tenant, f.interaction, f.platform, f.interaction_id, '', f.start_unix_nano, f.end_unix_nano,
                f.handoff_unix_nano, f.ani_hash, f.dnis_hash, f.target_hash, f.journey_token, f.services,
                coalesce(f.has_handoff_span, false), ?, f.reported_outcome, f.reported_outcome_at,
-               f.derived_outcome, f.derived_outcome_at, f.first_received_unix_nano
-        FROM batch_facts f ANTI JOIN interactions i ON i.tenant = f.tenant AND i.interaction = f.interaction
+               f.derived_outcome, f.derived_outcome_at, f.first_received_unix_nano, {lookup_hash_sql("f.interaction")}
+        FROM batch_facts f ANTI JOIN stored_facts i ON i.tenant = f.tenant AND i.interaction = f.interaction
         """,
         [now],
     )
@@ -230,6 +263,8 @@ def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
 def _link_tokens(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig, now: int) -> None:
     """Store the batch's tokens and link every pair of interactions that share one."""
     windowed = {keys.rule_method(r): r.window_seconds for r in config.rules if r.window_seconds}
+    _stored(cursor, "stored_tokens", "correlation_tokens", "token_hash", "SELECT token FROM batch_tokens",
+            columns="tenant, token, interaction, method, confidence, evidence")
     cursor.execute(
         """
         CREATE OR REPLACE TEMP TABLE token_pairs AS
@@ -239,7 +274,7 @@ def _link_tokens(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig, no
                least(t.confidence, o.confidence) AS confidence,
                CASE WHEN t.interaction < o.interaction THEN t.evidence || ' = ' || o.evidence
                     ELSE o.evidence || ' = ' || t.evidence END AS evidence
-        FROM batch_tokens t JOIN correlation_tokens o
+        FROM batch_tokens t JOIN stored_tokens o
           ON o.tenant = t.tenant AND o.token = t.token AND o.interaction <> t.interaction
         UNION ALL
         SELECT t.tenant, least(t.interaction, o.interaction), greatest(t.interaction, o.interaction),
@@ -253,10 +288,10 @@ def _link_tokens(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig, no
         """
     )
     cursor.execute(
-        """
+        f"""
         INSERT INTO correlation_tokens
-        SELECT t.tenant, t.token, t.interaction, t.method, t.confidence, t.evidence
-        FROM batch_tokens t ANTI JOIN correlation_tokens o
+        SELECT t.tenant, t.token, t.interaction, t.method, t.confidence, t.evidence, {lookup_hash_sql("t.token")}
+        FROM batch_tokens t ANTI JOIN stored_tokens o
           ON o.tenant = t.tenant AND o.token = t.token AND o.interaction = t.interaction
         """
     )
@@ -280,19 +315,21 @@ def _insert_links(cursor: duckdb.DuckDBPyConnection, source: str, now: int) -> N
         """,
         [now],
     )
+    _stored(cursor, "stored_links", "correlation_links", "a_hash", "SELECT a FROM best_pairs",
+            columns="tenant, a, b, method, confidence, evidence")
     cursor.execute(
         """
         UPDATE correlation_links SET method = p.method, confidence = p.confidence, evidence = p.evidence
-        FROM best_pairs p
-        WHERE correlation_links.tenant = p.tenant AND correlation_links.a = p.a AND correlation_links.b = p.b
-          AND (p.confidence, p.method, p.evidence)
-            > (correlation_links.confidence, correlation_links.method, correlation_links.evidence)
+        FROM (SELECT l.rid, p.* FROM stored_links l JOIN best_pairs p ON l.tenant = p.tenant AND l.a = p.a AND l.b = p.b
+              WHERE (p.confidence, p.method, p.evidence) > (l.confidence, l.method, l.evidence)) AS p
+        WHERE correlation_links.rowid = p.rid
         """
     )
     cursor.execute(
-        """
+        f"""
         INSERT INTO correlation_links
-        SELECT p.* FROM best_pairs p ANTI JOIN correlation_links l ON l.tenant = p.tenant AND l.a = p.a AND l.b = p.b
+        SELECT p.*, {lookup_hash_sql("p.a")}, {lookup_hash_sql("p.b")}
+        FROM best_pairs p ANTI JOIN stored_links l ON l.tenant = p.tenant AND l.a = p.a AND l.b = p.b
         """
     )
 
@@ -302,12 +339,15 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
     windowed_rules = [r for r in config.rules if r.window_seconds]
     # A windowed link is kept in a separate table so that recomputing it cannot erase a stronger
     # permanent link between the same pair.
-    cursor.execute(
-        """
-        DELETE FROM windowed_links w USING batch_facts f
-        WHERE w.tenant = f.tenant AND (w.a = f.interaction OR w.b = f.interaction)
-        """
-    )
+    for end in ("a", "b"):
+        _stored(cursor, "stale_links", "windowed_links", f"{end}_hash", "SELECT interaction FROM batch_facts",
+                columns=f"tenant, {end}")
+        cursor.execute(
+            f"""
+            DELETE FROM windowed_links WHERE rowid IN (
+                SELECT w.rid FROM stale_links w JOIN batch_facts f ON w.tenant = f.tenant AND w.{end} = f.interaction)
+            """
+        )
     cursor.execute(
         "CREATE OR REPLACE TEMP TABLE new_windowed AS SELECT tenant, a, b, method, confidence, evidence "
         "FROM windowed_links LIMIT 0"
@@ -315,27 +355,41 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
     before = int(config.window_before_seconds * 1e9)
     after = int(config.window_after_seconds * 1e9)
     if config.phone_time_matching:
-        # Each side of the pair in turn is one of the batch's interactions, so the join starts
-        # from the batch and never pairs up the whole table.
-        for touched, other, touched_key, other_key in (("x", "y", "target_hash", "dnis_hash"),
-                                                       ("y", "x", "dnis_hash", "target_hash")):  # fmt: skip
+        _stored(cursor, "touched_facts", "interactions", "interaction_hash", "SELECT interaction FROM batch_facts",
+                columns="tenant, interaction, ani_hash, dnis_hash, target_hash, start_unix_nano, end_unix_nano, handoff_unix_nano")
+        cursor.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE phone_touched AS
+            SELECT i.* FROM touched_facts i SEMI JOIN batch_facts b ON b.tenant = i.tenant AND b.interaction = i.interaction
+            WHERE i.ani_hash IS NOT NULL AND (i.target_hash IS NOT NULL OR i.dnis_hash IS NOT NULL)
+            """
+        )
+        if cursor.execute("SELECT count(*) FROM phone_touched").fetchone() != (0,):
             cursor.execute(
-                f"""
-                INSERT INTO new_windowed
-                SELECT DISTINCT x.tenant, least(x.interaction, y.interaction), greatest(x.interaction, y.interaction),
-                       '{keys.ANI_TIME_METHOD}', {keys.ANI_TIME_CONFIDENCE},
-                       'ani hash ' || x.ani_hash || ', transfer target hash = dialled number hash ' || x.target_hash
-                FROM (SELECT i.* FROM interactions i SEMI JOIN batch_facts b
-                        ON b.tenant = i.tenant AND b.interaction = i.interaction
-                      WHERE i.ani_hash IS NOT NULL AND i.{touched_key} IS NOT NULL) AS {touched}
-                JOIN interactions {other}
-                  ON {other}.tenant = {touched}.tenant AND {other}.ani_hash = {touched}.ani_hash
-                 AND {other}.{other_key} = {touched}.{touched_key} AND {other}.interaction <> {touched}.interaction
-                WHERE y.start_unix_nano BETWEEN coalesce(x.handoff_unix_nano, x.end_unix_nano) - ?
-                                            AND coalesce(x.handoff_unix_nano, x.end_unix_nano) + ?
-                """,
-                [before, after],
+                """
+                CREATE OR REPLACE TEMP TABLE phone_peers AS
+                SELECT y.* FROM (SELECT DISTINCT ani_hash FROM phone_touched) AS k JOIN interactions y ON y.ani_hash = k.ani_hash
+                """
             )
+            # Each side of the pair in turn is one of the batch's interactions, so the join starts
+            # from the batch and never pairs up the whole table.
+            for touched, other, touched_key, other_key in (("x", "y", "target_hash", "dnis_hash"),
+                                                           ("y", "x", "dnis_hash", "target_hash")):  # fmt: skip
+                cursor.execute(
+                    f"""
+                    INSERT INTO new_windowed
+                    SELECT DISTINCT x.tenant, least(x.interaction, y.interaction), greatest(x.interaction, y.interaction),
+                           '{keys.ANI_TIME_METHOD}', {keys.ANI_TIME_CONFIDENCE},
+                           'ani hash ' || x.ani_hash || ', transfer target hash = dialled number hash ' || x.target_hash
+                    FROM (SELECT * FROM phone_touched WHERE {touched_key} IS NOT NULL) AS {touched}
+                    JOIN phone_peers {other}
+                      ON {other}.tenant = {touched}.tenant AND {other}.ani_hash = {touched}.ani_hash
+                     AND {other}.{other_key} = {touched}.{touched_key} AND {other}.interaction <> {touched}.interaction
+                    WHERE y.start_unix_nano BETWEEN coalesce(x.handoff_unix_nano, x.end_unix_nano) - ?
+                                                AND coalesce(x.handoff_unix_nano, x.end_unix_nano) + ?
+                    """,
+                    [before, after],
+                )
     for rule in windowed_rules:
         window = int((rule.window_seconds or 0) * 1e9)
         cursor.execute(
@@ -357,54 +411,112 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
         )
     # One row per (pair, method), as if keyed: the two directions above can find the same pair.
     cursor.execute(
-        """
+        f"""
         INSERT INTO windowed_links
-        SELECT tenant, a, b, method, min(confidence), min(evidence), ? FROM new_windowed GROUP BY tenant, a, b, method
+        SELECT tenant, a, b, method, min(confidence), min(evidence), ?, {lookup_hash_sql("a")}, {lookup_hash_sql("b")}
+        FROM new_windowed GROUP BY tenant, a, b, method
         """,
         [now],
     )
 
 
-def _neighbours(cursor: duckdb.DuckDBPyConnection, tenant: str, frontier: list[str]) -> list[tuple[str, str]]:
-    return cursor.execute(
-        """
-        SELECT a, b FROM correlation_links WHERE tenant = ? AND (a IN (SELECT unnest(?::VARCHAR[])) OR b IN (SELECT unnest(?::VARCHAR[])))
-        UNION
-        SELECT a, b FROM windowed_links WHERE tenant = ? AND (a IN (SELECT unnest(?::VARCHAR[])) OR b IN (SELECT unnest(?::VARCHAR[])))
-        """,
-        [tenant, frontier, frontier, tenant, frontier, frontier],
-    ).fetchall()
+def _nodes_table(cursor: duckdb.DuckDBPyConnection, name: str, values: list[str]) -> None:
+    """Temp table ``name`` of one column ``k``: binding a list parameter costs per element, and
+    every statement that names it would bind it again."""
+    cursor.register(f"{name}_values", pa.table({"k": pa.array(values, pa.string())}))
+    cursor.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT k FROM {name}_values")
+    cursor.unregister(f"{name}_values")
 
 
-def _components(cursor: duckdb.DuckDBPyConnection, tenant: str, seeds: set[str]) -> list[set[str]]:
-    """Connected components of the link graph that contain ``seeds`` (breadth-first, a query per level)."""
-    graph: dict[str, set[str]] = defaultdict(set)
-    seen = set(seeds)
-    frontier = sorted(seeds)
+_MEMBER_COLUMNS = "tenant, interaction, platform, interaction_id, start_unix_nano, journey_token, journey_id, first_received_unix_nano"
+
+
+@dataclass(slots=True)
+class _Neighbourhood:
+    """The interactions a batch can regroup, with what naming and relabelling them needs."""
+
+    members: dict[str, Member]
+    journey_of: dict[str, str]  # before this batch; '' for an interaction new in it
+    first_received: dict[str, int]
+    links: set[tuple[str, str]]
+
+
+def _neighbourhood(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list[str]) -> _Neighbourhood:
+    """The touched interactions, every member of a journey one of them belonged to, and the links
+    among them all.
+
+    After every commit each journey is exactly one connected component of the link graph, so
+    the links of a journey's members lead only to members of that journey or to interactions
+    this batch touched: whole old journeys are the only nodes that can be regrouped, and one
+    round of indexed lookups finds them and their links (a journey that splits because a
+    windowed link went is renamed as a whole). Should a link lead outside (a state written
+    by an older version), the next round takes that interaction's journey in too.
+    """
+    found = _Neighbourhood({}, {}, {}, set())
+    loaded_journeys: set[str] = set()
+    asked: set[str] = set()
+    frontier = sorted(set(touched))
     while frontier:
-        found = []
-        for a, b in _neighbours(cursor, tenant, frontier):
-            graph[a].add(b)
-            graph[b].add(a)
-            for node in (a, b):
-                if node not in seen:
-                    seen.add(node)
-                    found.append(node)
-        frontier = found
-    components = []
-    unvisited = set(seen)
-    while unvisited:
-        start = unvisited.pop()
-        component = {start}
-        stack = [start]
-        while stack:
-            for other in graph[stack.pop()]:
-                if other in unvisited:
-                    unvisited.discard(other)
-                    component.add(other)
-                    stack.append(other)
-        components.append(component)
-    return components
+        asked.update(frontier)
+        _nodes_table(cursor, "frontier", frontier)
+        _stored(cursor, "node_rows", "interactions", "interaction_hash", "SELECT k FROM frontier", columns=_MEMBER_COLUMNS)
+        rows = cursor.execute(
+            f"SELECT {_MEMBER_COLUMNS} FROM node_rows WHERE tenant = ? AND interaction IN (SELECT k FROM frontier)", [tenant]
+        ).fetchall()
+        journeys = sorted({row[6] for row in rows if row[6]} - loaded_journeys)
+        if journeys:
+            loaded_journeys.update(journeys)
+            _nodes_table(cursor, "old_journeys", journeys)
+            _stored(cursor, "journey_rows", "journeys", "journey_key", "SELECT k FROM old_journeys",
+                    key_sql=journey_key_sql, columns="tenant, journey_id, interactions")
+            cursor.execute(
+                """CREATE OR REPLACE TEMP TABLE journey_members AS
+                   SELECT DISTINCT unnest(interactions) AS k FROM journey_rows
+                   WHERE tenant = ? AND journey_id IN (SELECT k FROM old_journeys)""",
+                [tenant],
+            )
+            _stored(cursor, "node_rows", "interactions", "interaction_hash", "SELECT k FROM journey_members",
+                    columns=_MEMBER_COLUMNS)
+            rows += cursor.execute(
+                f"SELECT {_MEMBER_COLUMNS} FROM node_rows WHERE tenant = ? AND interaction IN (SELECT k FROM journey_members)",
+                [tenant],
+            ).fetchall()
+        new = []
+        for _, interaction, platform, interaction_id, start, token, journey_id, received in rows:
+            if interaction not in found.members:
+                found.members[interaction] = Member(interaction, platform, interaction_id, start, token)
+                found.journey_of[interaction] = journey_id
+                found.first_received[interaction] = received
+                new.append(interaction)
+        # One indexed lookup per link end and table: an OR of the two would scan both tables.
+        _nodes_table(cursor, "new_nodes", new)
+        for table in ("correlation_links", "windowed_links"):
+            for end in ("a", "b"):
+                _stored(cursor, "node_links", table, f"{end}_hash", "SELECT k FROM new_nodes", columns="tenant, a, b")
+                found.links.update(cursor.execute(
+                    f"SELECT a, b FROM node_links WHERE tenant = ? AND {end} IN (SELECT k FROM new_nodes)", [tenant]
+                ).fetchall())  # fmt: skip
+        frontier = sorted({node for link in found.links for node in link} - found.members.keys() - asked)
+    return found
+
+
+def _components(nodes: Iterable[str], links: Iterable[tuple[str, str]]) -> list[set[str]]:
+    """Connected components (union-find)."""
+    parent = {node: node for node in nodes}
+
+    def root(node: str) -> str:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for a, b in links:
+        if a in parent and b in parent:
+            parent[root(a)] = root(b)
+    groups: dict[str, set[str]] = defaultdict(set)
+    for node in parent:
+        groups[root(node)].add(node)
+    return list(groups.values())
 
 
 def correlate(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> dict[tuple[str, str], str]:
@@ -418,6 +530,15 @@ def correlate(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> di
     _merge_interactions(cursor, now)
     _link_tokens(cursor, config, now)
     _relink_windowed(cursor, config, now)
+    # What can regroup: the batch's interactions and both ends of every link it made.
+    cursor.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE touched_interactions AS
+        SELECT tenant, interaction FROM batch_facts
+        UNION SELECT tenant, a FROM best_pairs UNION SELECT tenant, b FROM best_pairs
+        UNION SELECT tenant, a FROM new_windowed UNION SELECT tenant, b FROM new_windowed
+        """
+    )
 
     assignment: dict[tuple[str, str], str] = {}
     touched = cursor.execute("SELECT DISTINCT tenant FROM batch_facts").fetchall()
@@ -427,30 +548,11 @@ def correlate(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> di
 
 
 def _reassign(cursor: duckdb.DuckDBPyConnection, tenant: str, now: int) -> dict[tuple[str, str], str]:
-    batch = [row[0] for row in cursor.execute(
-        "SELECT interaction FROM batch_facts WHERE tenant = ?", [tenant]).fetchall()]  # fmt: skip
-    # Seeds: the batch's interactions and every member of a journey one of them belongs to, so
-    # that a journey which splits (a windowed link gone) is renamed as a whole.
-    old_journeys = [row[0] for row in cursor.execute(
-        """SELECT DISTINCT journey_id FROM interactions
-           WHERE tenant = ? AND interaction IN (SELECT unnest(?::VARCHAR[])) AND journey_id <> ''""",
-        [tenant, batch]).fetchall()]  # fmt: skip
-    seeds = set(batch)
-    if old_journeys:
-        seeds.update(row[0] for row in cursor.execute(
-            "SELECT interaction FROM interactions WHERE tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))",
-            [tenant, old_journeys]).fetchall())  # fmt: skip
-    components = _components(cursor, tenant, seeds)
-    members_of = {}
-    rows = cursor.execute(
-        """SELECT interaction, platform, interaction_id, start_unix_nano, journey_token, journey_id
-           FROM interactions WHERE tenant = ? AND interaction IN (SELECT unnest(?::VARCHAR[]))""",
-        [tenant, sorted(set().union(*components))],
-    ).fetchall()
-    current = {}
-    for interaction, platform, interaction_id, start, token, journey_id in rows:
-        members_of[interaction] = Member(interaction, platform, interaction_id, start, token)
-        current[interaction] = journey_id
+    touched = [row[0] for row in cursor.execute(
+        "SELECT interaction FROM touched_interactions WHERE tenant = ?", [tenant]).fetchall()]  # fmt: skip
+    found = _neighbourhood(cursor, tenant, touched)
+    components = _components(found.members, found.links)
+    members_of, current, first_received = found.members, found.journey_of, found.first_received
     changed: list[tuple[str, str]] = []
     new_ids: dict[str, str] = {}
     for component in components:
@@ -467,20 +569,27 @@ def _reassign(cursor: duckdb.DuckDBPyConnection, tenant: str, now: int) -> dict[
         cursor.register("changed_rows", changed_table)  # executemany would insert ~400 rows/s
         cursor.execute("CREATE OR REPLACE TEMP TABLE changed AS SELECT * FROM changed_rows")
         cursor.unregister("changed_rows")
+        _stored(cursor, "changed_facts", "interactions", "interaction_hash", "SELECT interaction FROM changed",
+                columns="tenant, interaction")
         cursor.execute(
-            """UPDATE interactions SET journey_id = c.journey_id FROM changed c
-               WHERE interactions.tenant = ? AND interactions.interaction = c.interaction""",
+            """UPDATE interactions SET journey_id = c.journey_id
+               FROM (SELECT s.rid, c.journey_id FROM changed_facts s JOIN changed c ON c.interaction = s.interaction
+                     WHERE s.tenant = ?) AS c
+               WHERE interactions.rowid = c.rid""",
             [tenant],
         )
-        if any(current[i] for i, _ in changed):  # spans already stored under another journey
+        relabelled = [first_received[i] for i, _ in changed if current[i]]
+        if relabelled:  # spans already stored under another journey
+            # Spans are stored in arrival order, so zone maps skip everything that arrived before
+            # the first of them (a spans index would slow every insert).
             cursor.execute(
                 """UPDATE spans SET journey_id = c.journey_id FROM changed c
-                   WHERE spans.tenant = ? AND spans.interaction = c.interaction""",
-                [tenant],
+                   WHERE spans.tenant = ? AND spans.interaction = c.interaction AND spans.received_unix_nano >= ?""",
+                [tenant, min(relabelled)],
             )
         _record_aliases(cursor, tenant, current, new_ids)
     affected = sorted(set(new_ids.values()) | {j for j in current.values() if j})
-    _rewrite_journeys(cursor, tenant, affected, now)
+    _rewrite_journeys(cursor, tenant, affected, sorted(new_ids))
     return {(tenant, interaction): journey for interaction, journey in new_ids.items()}
 
 
@@ -490,15 +599,10 @@ def _record_aliases(
     """An ID no interaction carries any more becomes an alias of the journey that took over its
     earliest interaction; aliases of it follow it there."""
     live = set(after.values())
+    # ``before`` holds every member of every journey regrouped (_neighbourhood), so no
+    # interaction elsewhere still carries a journey ID that is gone from ``after``.
     gone = {j for j in before.values() if j and j not in live}
-    still_used = {
-        row[0]
-        for row in cursor.execute(
-            "SELECT DISTINCT journey_id FROM interactions WHERE tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))",
-            [tenant, sorted(gone)],
-        ).fetchall()
-    }
-    for old in sorted(gone - still_used):
+    for old in sorted(gone):
         heirs = sorted(i for i, j in before.items() if j == old)
         target = after[heirs[0]]
         cursor.execute("UPDATE journey_aliases SET journey_id = ? WHERE tenant = ? AND journey_id = ?", [target, tenant, old])
@@ -510,9 +614,21 @@ def _record_aliases(
     )
 
 
-def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: list[str], now: int) -> None:
-    """Recompute the ``journeys`` rows of ``journeys`` from their interactions."""
-    cursor.execute("DELETE FROM journeys WHERE tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))", [tenant, journeys])
+def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: list[str], members: list[str]) -> None:
+    """Recompute the ``journeys`` rows of ``journeys`` from ``members``, all their interactions."""
+    _nodes_table(cursor, "affected_journeys", journeys)
+    _stored(cursor, "old_journeys", "journeys", "journey_key", "SELECT k FROM affected_journeys", key_sql=journey_key_sql,
+            columns="tenant, journey_id")
+    cursor.execute(
+        "DELETE FROM journeys WHERE rowid IN (SELECT rid FROM old_journeys "
+        "WHERE tenant = ? AND journey_id IN (SELECT k FROM affected_journeys))",
+        [tenant],
+    )
+    _nodes_table(cursor, "members", members)
+    _stored(cursor, "member_rows", "interactions", "interaction_hash", "SELECT k FROM members",
+            columns="tenant, interaction, journey_id, platform, interaction_id, start_unix_nano, end_unix_nano, "
+                    "services, updated_unix_nano, ani_hash, reported_outcome, reported_outcome_at, derived_outcome, "
+                    "derived_outcome_at, first_received_unix_nano")
     cursor.execute(
         f"""
         INSERT INTO journeys
@@ -525,9 +641,10 @@ def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: 
                        FILTER (WHERE reported_outcome IS NOT NULL),
                    arg_max(derived_outcome, (derived_outcome_at, {outcome.rank_sql("derived_outcome")}, derived_outcome))
                        FILTER (WHERE derived_outcome IS NOT NULL)),
-               min(first_received_unix_nano), {JOURNEY_KEY_SQL}
-        FROM interactions WHERE tenant = ? AND journey_id IN (SELECT unnest(?::VARCHAR[]))
+               min(first_received_unix_nano), {JOURNEY_KEY_SQL},
+               list(interaction ORDER BY start_unix_nano, platform, interaction_id)
+        FROM member_rows WHERE tenant = ? AND interaction IN (SELECT k FROM members)
         GROUP BY tenant, journey_id
         """,
-        [tenant, journeys],
+        [tenant],
     )

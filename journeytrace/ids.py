@@ -44,11 +44,14 @@ def interaction_key(platform: str, interaction_id: str) -> str:
     return f"{platform}:{interaction_id}"
 
 
-JOURNEY_KEY_SQL = (
-    "CASE WHEN regexp_full_match(journey_id, '[0-9a-f]{32}') THEN ('0x' || left(journey_id, 15))::BIGINT END"
-)
-"""SQL for ``journeys.journey_key``: the first 60 bits of a (hex) journey ID as an integer, which
-a lookup compares before the ID itself (an integer filter is far cheaper than a string one)."""
+def journey_key_sql(expression: str = "journey_id") -> str:
+    """SQL for ``journeys.journey_key`` of ``expression``: the first 60 bits of a (hex) journey ID
+    as an integer, which a lookup compares before the ID itself (an integer filter is far
+    cheaper than a string one, and it is indexed)."""
+    return f"CASE WHEN regexp_full_match({expression}, '[0-9a-f]{{32}}') THEN ('0x' || left({expression}, 15))::BIGINT END"
+
+
+JOURNEY_KEY_SQL = journey_key_sql()
 
 
 def journey_key(journey_id: str) -> int | None:
@@ -56,3 +59,9 @@ def journey_key(journey_id: str) -> int | None:
     if _HEX32.fullmatch(journey_id):
         return int(journey_id[:15], 16)
     return None
+
+
+def lookup_hash_sql(expression: str) -> str:
+    """SQL for the 64-bit lookup hash of a key (``storage/schema.py`` v10): DuckDB finds rows by
+    an index on it. md5, not DuckDB's ``hash()``, so stored values never depend on the version."""
+    return f"md5_number_lower({expression})"

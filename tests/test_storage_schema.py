@@ -11,7 +11,9 @@ import httpx
 import pytest
 
 from journeytrace.storage import schema
-from jt_helpers import ServerExited, new_span_id, new_trace_id, real_spans, user_attributes, wait_for_journey
+from jt_helpers import (
+    ServerExited, http_export, new_span_id, new_trace_id, real_spans, simple_request, user_attributes, wait_for_journey,
+)  # fmt: skip
 
 DB_NAME = "journeytrace.duckdb"
 
@@ -74,6 +76,13 @@ def test_server_migrates_a_version_1_file(server_factory, span_type):
         expected = {"k": "v", "n": 3} if span_type is None else {"k": "v", "n": 3, "cx.span.type": span_type}
         assert user_attributes(span) == expected
         assert span["events"] == [{"time_unix_nano": 5, "name": "e", "attributes": {}}]
+
+        # A new span of the migrated trace joins its stored interaction: the correlator finds
+        # migrated rows through the lookup hashes schema v10 computed for them.
+        assert http_export(client, server.traces_url, simple_request(bytes.fromhex(trace_id), 1, start=start)).status_code == 200
+        journey = wait_for_journey(client, trace_id, 2)
+        assert journey["interaction_count"] == 1
+        assert len(real_spans(journey)) == 2
     assert server.stop() == 0
 
     assert _meta(db_path)["schema_version"] == str(schema.SCHEMA_VERSION)
@@ -81,7 +90,7 @@ def test_server_migrates_a_version_1_file(server_factory, span_type):
     # A second start on the migrated file changes nothing.
     server.start()
     with httpx.Client(base_url=server.query_url, timeout=15) as client:
-        assert len(real_spans(wait_for_journey(client, trace_id, 1))) == 1
+        assert len(real_spans(wait_for_journey(client, trace_id, 2))) == 2
     assert server.stop() == 0
     assert _meta(db_path)["schema_version"] == str(schema.SCHEMA_VERSION)
 
