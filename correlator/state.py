@@ -74,6 +74,10 @@ def journey_id_for(members: Iterable[Member]) -> str:
     return journey_trace_id(first.interaction)
 
 
+_SELF_PREFIX = "interaction:"
+"""An interaction's own token is this and its key; foreign and parent IDs name others the same way."""
+
+
 def _json_path(attribute: str) -> str:
     return f'$."{attribute}"'
 
@@ -166,14 +170,14 @@ def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) 
     )
     # (token, method, confidence, evidence) per span; deduplicated per interaction below.
     selects = [
-        f"SELECT tenant, interaction, 'interaction:' || interaction, '{keys.SELF_METHOD}', 1.0, "
+        f"SELECT tenant, interaction, '{_SELF_PREFIX}' || interaction, '{keys.SELF_METHOD}', 1.0, "
         f"'interaction ' || interaction FROM batch_spans",
         f"SELECT tenant, interaction, 'trace:' || trace_id, '{keys.TRACE_METHOD}', 1.0, "
         f"'trace_id=' || trace_id FROM batch_spans",
         f"SELECT tenant, interaction, 'trace:' || split_part({value(semconv.CX_TRACEPARENT)}, '-', 2), "
         f"'{keys.TRACE_METHOD}', 1.0, '{semconv.CX_TRACEPARENT}=' || {value(semconv.CX_TRACEPARENT)} "
         f"FROM batch_spans WHERE {value(semconv.CX_TRACEPARENT)} IS NOT NULL",
-        f"SELECT tenant, interaction, 'interaction:' || {value(semconv.CX_PEER_PLATFORM_NAME)} || ':' || "
+        f"SELECT tenant, interaction, '{_SELF_PREFIX}' || {value(semconv.CX_PEER_PLATFORM_NAME)} || ':' || "
         f"{value(semconv.CX_PEER_INTERACTION_ID)}, '{keys.FOREIGN_METHOD}', {keys.FOREIGN_CONFIDENCE}, "
         f"'{semconv.CX_PEER_INTERACTION_ID}=' || {value(semconv.CX_PEER_INTERACTION_ID)} FROM batch_spans "
         f"WHERE {value(semconv.CX_PEER_PLATFORM_NAME)} IS NOT NULL AND {value(semconv.CX_PEER_INTERACTION_ID)} IS NOT NULL",
@@ -265,6 +269,19 @@ def _link_tokens(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig, no
     windowed = {keys.rule_method(r): r.window_seconds for r in config.rules if r.window_seconds}
     _stored(cursor, "stored_tokens", "correlation_tokens", "token_hash", "SELECT token FROM batch_tokens",
             columns="tenant, token, interaction, method, confidence, evidence")
+    # Self tokens ("interaction:<key>", a third of all tokens) are not stored: the stored
+    # interactions the batch's tokens name (foreign and parent IDs) stand in for theirs.
+    _stored(cursor, "named_interactions", "interactions", "interaction_hash",
+            f"SELECT substr(token, {len(_SELF_PREFIX) + 1}) FROM batch_tokens "
+            f"WHERE starts_with(token, '{_SELF_PREFIX}') AND method <> '{keys.SELF_METHOD}'",
+            columns="tenant, interaction")
+    cursor.execute(
+        f"""
+        INSERT INTO stored_tokens
+        SELECT NULL, tenant, '{_SELF_PREFIX}' || interaction, interaction, '{keys.SELF_METHOD}', 1.0, 'interaction ' || interaction
+        FROM named_interactions
+        """
+    )
     cursor.execute(
         """
         CREATE OR REPLACE TEMP TABLE token_pairs AS
@@ -293,6 +310,7 @@ def _link_tokens(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig, no
         SELECT t.tenant, t.token, t.interaction, t.method, t.confidence, t.evidence, {lookup_hash_sql("t.token")}
         FROM batch_tokens t ANTI JOIN stored_tokens o
           ON o.tenant = t.tenant AND o.token = t.token AND o.interaction = t.interaction
+        WHERE t.method <> '{keys.SELF_METHOD}'
         """
     )
     if windowed:

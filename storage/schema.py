@@ -336,7 +336,9 @@ def _v10_correlation_indexes(con: duckdb.DuckDBPyConnection) -> None:
         hashes = ", ".join(lookup_hash_sql(column) for column in columns)
         con.execute(f"ALTER TABLE {table} RENAME TO {table}_v9")
         con.execute(f"CREATE TABLE {table} ({definition}, {', '.join(f'{c}_hash UBIGINT NOT NULL' for c in columns)})")
-        con.execute(f"INSERT INTO {table} SELECT *, {hashes} FROM {table}_v9")
+        # Interactions' own tokens are no longer stored (correlator/state.py: _link_tokens).
+        only = " WHERE method <> 'self'" if table == "correlation_tokens" else ""
+        con.execute(f"INSERT INTO {table} SELECT *, {hashes} FROM {table}_v9{only}")
         con.execute(f"DROP TABLE {table}_v9")
         for column in columns:
             con.execute(f"CREATE INDEX {table}_by_{column} ON {table} ({column}_hash)")
