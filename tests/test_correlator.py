@@ -9,6 +9,8 @@ wire against ``journeytrace serve``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -16,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from journeytrace.correlator import Correlator, CorrelatorConfig
-from journeytrace.correlator.state import Member, journey_id_for
+from journeytrace.correlator.state import Member, correlate, journey_id_for
+from journeytrace.ids import journey_key_sql, lookup_hash_sql
 from journeytrace.spans import decode_body
 from journeytrace.storage import SpanStore, StoreConfig
 from journeytrace.values import to_proto
@@ -216,3 +220,128 @@ def test_same_customer_an_hour_later_is_a_new_journey(tmp_path: Path) -> None:
     asyncio.run(deliver(tmp_path / "j.duckdb", [[span_request(first, 0, rng), span_request(second, 0, rng)]], None))
     partition, *_ = outcome(tmp_path / "j.duckdb")
     assert partition == {frozenset({"vapi:v1"}), frozenset({"amazon_connect:a1"})}
+
+
+ROW_GROUP = 122_880  # DuckDB's rows per row group
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()  # as DuckDB's md5()
+
+
+CALL_77 = _md5("call-77")
+CORRELATION_TABLES = {"interactions", "correlation_tokens", "correlation_links", "windowed_links", "journeys"}
+
+
+class ProfiledCursor:
+    """A DuckDB cursor that records, for every statement, the row groups each of its table scans
+    read (DuckDB's own profile of the statement)."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, profile: Path) -> None:
+        self._cursor = cursor
+        self._profile = profile
+        self.scans: list[tuple[str, str, int, int]] = []  # (statement, table, row groups read, of)
+        cursor.execute("PRAGMA enable_profiling = 'json'")
+        cursor.execute(f"PRAGMA profiling_output = '{profile}'")
+        cursor.execute("SET profiling_coverage = 'ALL'")
+
+    def execute(self, sql: str, *args: Any) -> duckdb.DuckDBPyConnection:
+        result = self._cursor.execute(sql, *args)
+        statement = " ".join(sql.split())[:100]
+
+        def walk(node: dict[str, Any]) -> None:
+            table = str(node.get("extra_info", {}).get("Table", "")).rpartition(".")[2]
+            if node.get("type") == "TABLE_SCAN" and table:
+                self.scans.append((statement, table, node.get("row_groups_scanned", 0), node.get("total_row_groups_to_scan", 0)))
+            for child in node.get("children", []):
+                walk(child)
+
+        for operator in json.loads(self._profile.read_text()).get("operator", []):
+            walk(operator)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+def test_a_small_batch_reads_only_the_stored_rows_it_names(tmp_path: Path) -> None:
+    """Correlating a few spans must cost what they name, not what is stored (docs/correlation.md,
+    "What a batch costs"): with every correlation table four row groups long, no statement of a
+    three-leg batch that links to a stored journey reads more than two row groups of any (an
+    update reads the row groups holding its rows: here the stored ones and the batch's new ones).
+    Whole-table joins, as before schema v10, read all four."""
+    path = tmp_path / "j.duckdb"
+    asyncio.run(deliver(path, [], None))  # creates the schema
+    n = 4 * ROW_GROUP  # interactions and tokens; journeys of two linked interactions; links the same number
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            f"""
+            INSERT INTO interactions BY NAME
+            SELECT 'default' AS tenant, 'twilio:' || md5('stored-' || i) AS interaction, 'twilio' AS platform,
+                   md5('stored-' || i) AS interaction_id, md5('journey-' || (i // 2)) AS journey_id,
+                   {T0} + i * {S} AS start_unix_nano, {T0} + i * {S} + {60 * S} AS end_unix_nano,
+                   ['twilio'] AS services, false AS has_handoff_span, {T0} AS updated_unix_nano,
+                   {T0} AS first_received_unix_nano, {lookup_hash_sql("'twilio:' || md5('stored-' || i)")} AS interaction_hash
+            FROM range({n}) r(i)
+            """
+        )
+        con.execute(
+            f"""
+            INSERT INTO correlation_tokens BY NAME
+            SELECT 'default' AS tenant, 'sip:' || md5('call-' || i) AS token, 'twilio:' || md5('stored-' || i) AS interaction,
+                   'sip_call_id' AS method, 0.9 AS confidence, 'sip.call_id=' || md5('call-' || i) AS evidence,
+                   {lookup_hash_sql("'sip:' || md5('call-' || i)")} AS token_hash
+            FROM range({n}) r(i)
+            """
+        )
+        for table in ("correlation_links", "windowed_links"):
+            con.execute(
+                f"""
+                INSERT INTO {table} BY NAME
+                SELECT 'default' AS tenant, 'twilio:' || md5('stored-' || (2 * i)) AS a, 'twilio:' || md5('stored-' || (2 * i + 1)) AS b,
+                       'sip_call_id' AS method, 0.9 AS confidence, 'x' AS evidence, {T0} AS linked_unix_nano,
+                       {lookup_hash_sql("'twilio:' || md5('stored-' || (2 * i))")} AS a_hash,
+                       {lookup_hash_sql("'twilio:' || md5('stored-' || (2 * i + 1))")} AS b_hash
+                FROM range({n}) r(i)
+                """
+            )
+        con.execute(
+            f"""
+            INSERT INTO journeys BY NAME
+            SELECT 'default' AS tenant, md5('journey-' || i) AS journey_id, {T0} AS start_unix_nano,
+                   {T0} AS end_unix_nano, ['twilio'] AS services, {T0} AS updated_unix_nano,
+                   ['twilio', 'twilio'] AS platforms, 2 AS interaction_count,
+                   {journey_key_sql("md5('journey-' || i)")} AS journey_key,
+                   ['twilio:' || md5('stored-' || (2 * i)), 'twilio:' || md5('stored-' || (2 * i + 1))] AS interactions
+            FROM range({n}) r(i)
+            """
+        )
+        con.execute("CHECKPOINT")
+
+    # Keys look random, as platforms' IDs do: sequential ones would let string zone maps prune.
+    rng = random.Random(7)
+    start = T0 + 3600 * S
+    legs = [
+        Leg("twilio", "probe-twilio", start, start + 30 * S),
+        Leg("vapi", "probe-vapi", start + 5 * S, start + 35 * S,
+            {"cx.peer.platform.name": "twilio", "cx.peer.interaction.id": "probe-twilio", "sip.call_id": CALL_77}),
+        Leg("amazon_connect", "probe-connect", start + 60 * S, start + 90 * S, {"sip.call_id": CALL_77}),
+    ]  # fmt: skip
+    store = SpanStore(store_config(path))
+    incoming = pa.concat_tables(
+        [store._to_arrow(decode_body(span_request(leg, 0, rng), "default").batch) for leg in legs]
+    )
+    with duckdb.connect(str(path)) as con:
+        cursor = ProfiledCursor(con.cursor(), tmp_path / "profile.json")
+        cursor.execute("BEGIN")
+        cursor.register("incoming", incoming)
+        assignment = correlate(cursor, CorrelatorConfig(phone_hash_key=KEY))  # type: ignore[arg-type]
+        cursor.execute("ROLLBACK")
+    # The legs joined each other and the stored interaction their SIP Call-ID names, with its journey.
+    assert len(set(assignment.values())) == 1
+    assert {("default", f"twilio:{_md5('stored-76')}"), ("default", f"twilio:{_md5('stored-77')}")} <= assignment.keys()
+    read = [s for s in cursor.scans if s[1] in CORRELATION_TABLES]
+    assert {s[1] for s in read} >= {"interactions", "correlation_tokens", "correlation_links", "journeys"}
+    assert {total for *_, total in read} >= {4}, read
+    wide = [s for s in read if s[2] > 2]
+    assert wide == [], "statements that read more than two row groups:\n" + "\n".join(map(str, wide))
