@@ -483,14 +483,23 @@ def journey_of_interaction(client: httpx.Client, interaction_id: str) -> str | N
     return found[0]["journey_id"] if len(found) == 1 else None
 
 
+def quiet_for_a_second(record: dict[str, Any]) -> bool:
+    """Whether no data has changed a journey record for a second."""
+    return time.time_ns() - record["updated_unix_nano"] > 1_000_000_000
+
+
 def settled_journey(client: httpx.Client, journey: Any) -> dict[str, Any] | None:
     """A simulated journey as the API returns it, once every interaction is in it with the expected
-    legs and outcome and its analysis (insights, summary) describes that data; else None."""
+    legs and outcome, no data has changed it for a second (spans acknowledged but not yet
+    committed still would: small commits make such in-between states visible), and its
+    analysis (insights, summary) describes that data; else None."""
     ids = {journey_of_interaction(client, i.interaction_id) for i in journey.interactions}
     if len(ids) != 1 or None in ids:
         return None
     record = client.get(f"/api/journeys/{ids.pop()}").json()
     if record["platforms"] != journey.platforms or record["outcome"] != journey.expected_outcome:
+        return None
+    if not quiet_for_a_second(record):
         return None
     if not record.get("analysis", {}).get("current"):
         return None

@@ -27,6 +27,7 @@ from jt_helpers import (
     http_export,
     new_span_id,
     new_trace_id,
+    quiet_for_a_second,
     simple_request,
     wait_until,
 )
@@ -78,7 +79,7 @@ def _settled(client: httpx.Client, journey: simulator.SimulatedJourney) -> dict[
     if len(ids) != 1 or None in ids:
         return None
     record = client.get(f"/api/journeys/{ids.pop()}").json()
-    return record if record["platforms"] == journey.platforms else None
+    return record if record["platforms"] == journey.platforms and quiet_for_a_second(record) else None
 
 
 @pytest.fixture(scope="module")
