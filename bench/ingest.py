@@ -100,7 +100,8 @@ def start_server(
     prefix: str, *, data_dir: Path | None = None, extra: tuple[str, ...] = ()
 ) -> tuple[Path, dict[str, int], subprocess.Popen[bytes]]:
     """`journeytrace serve` on free ports, once it is ready; on a fresh data directory unless one
-    is given (a cached file may take a while to open: up to a minute is allowed)."""
+    is given (a cached file may take a while to open: up to a minute is allowed). The server logs at
+    ``warning`` unless ``JT_BENCH_LOG_LEVEL`` says otherwise (``debug`` times every commit)."""
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix=prefix))
     ports = {name: free_port() for name in ("otlp-grpc-port", "otlp-http-port", "query-port", "tempo-port")}
     cmd = [sys.executable, "-m", "journeytrace", "serve", "--data-dir", str(data_dir), "--log-level", os.environ.get("JT_BENCH_LOG_LEVEL", "warning"), *extra]

@@ -88,9 +88,9 @@ def _stored(
     table: str,
     column: str,
     keys_sql: str,
-    params: list[object] | None = None,
+    *,
+    columns: str,
     key_sql: Callable[[str], str] = lookup_hash_sql,
-    columns: str = "*",
 ) -> None:
     """Temp table ``name``: ``columns`` of the rows of ``table`` (and their ``rowid`` as ``rid``)
     whose indexed ``column`` equals ``key_sql`` of a value ``keys_sql`` selects. Rows found are
@@ -107,8 +107,7 @@ def _stored(
         CREATE OR REPLACE TEMP TABLE {name} AS
         SELECT t.rowid AS rid, {', '.join(f't.{c}' for c in columns.split(', '))} FROM (SELECT DISTINCT {key_sql('k')} AS h FROM ({keys_sql}) AS q(k)) AS keys
         JOIN {table} t ON t.{column} = keys.h
-        """,
-        params or [],
+        """
     )
 
 
@@ -438,11 +437,11 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
     )
 
 
-def _nodes_table(cursor: duckdb.DuckDBPyConnection, name: str, values: list[str]) -> None:
-    """Temp table ``name`` of one column ``k``: binding a list parameter costs per element, and
-    every statement that names it would bind it again."""
-    cursor.register(f"{name}_values", pa.table({"k": pa.array(values, pa.string())}))
-    cursor.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT k FROM {name}_values")
+def _temp_table(cursor: duckdb.DuckDBPyConnection, name: str, **columns: list[str]) -> None:
+    """Temp table ``name`` of these string columns, made from Arrow: a list bound as a parameter
+    costs per element every time a statement names it, and ``executemany`` inserts ~400 rows/s."""
+    cursor.register(f"{name}_values", pa.table({c: pa.array(v, pa.string()) for c, v in columns.items()}))
+    cursor.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_values")
     cursor.unregister(f"{name}_values")
 
 
@@ -476,7 +475,7 @@ def _neighbourhood(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list
     frontier = sorted(set(touched))
     while frontier:
         asked.update(frontier)
-        _nodes_table(cursor, "frontier", frontier)
+        _temp_table(cursor, "frontier", k=frontier)
         _stored(cursor, "node_rows", "interactions", "interaction_hash", "SELECT k FROM frontier", columns=_MEMBER_COLUMNS)
         rows = cursor.execute(
             f"SELECT {_MEMBER_COLUMNS} FROM node_rows WHERE tenant = ? AND interaction IN (SELECT k FROM frontier)", [tenant]
@@ -484,7 +483,7 @@ def _neighbourhood(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list
         journeys = sorted({row[6] for row in rows if row[6]} - loaded_journeys)
         if journeys:
             loaded_journeys.update(journeys)
-            _nodes_table(cursor, "old_journeys", journeys)
+            _temp_table(cursor, "old_journeys", k=journeys)
             _stored(cursor, "journey_rows", "journeys", "journey_key", "SELECT k FROM old_journeys",
                     key_sql=journey_key_sql, columns="tenant, journey_id, interactions")
             cursor.execute(
@@ -507,7 +506,7 @@ def _neighbourhood(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list
                 found.first_received[interaction] = received
                 new.append(interaction)
         # One indexed lookup per link end and table: an OR of the two would scan both tables.
-        _nodes_table(cursor, "new_nodes", new)
+        _temp_table(cursor, "new_nodes", k=new)
         for table in ("correlation_links", "windowed_links"):
             for end in ("a", "b"):
                 _stored(cursor, "node_links", table, f"{end}_hash", "SELECT k FROM new_nodes", columns="tenant, a, b")
@@ -580,13 +579,7 @@ def _reassign(cursor: duckdb.DuckDBPyConnection, tenant: str, now: int) -> dict[
             if current[interaction] != journey:
                 changed.append((interaction, journey))
     if changed:
-        changed_table = pa.table(
-            {"interaction": [i for i, _ in changed], "journey_id": [j for _, j in changed]},
-            schema=pa.schema([("interaction", pa.string()), ("journey_id", pa.string())]),
-        )
-        cursor.register("changed_rows", changed_table)  # executemany would insert ~400 rows/s
-        cursor.execute("CREATE OR REPLACE TEMP TABLE changed AS SELECT * FROM changed_rows")
-        cursor.unregister("changed_rows")
+        _temp_table(cursor, "changed", interaction=[i for i, _ in changed], journey_id=[j for _, j in changed])
         _stored(cursor, "changed_facts", "interactions", "interaction_hash", "SELECT interaction FROM changed",
                 columns="tenant, interaction")
         cursor.execute(
@@ -634,7 +627,7 @@ def _record_aliases(
 
 def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: list[str], members: list[str]) -> None:
     """Recompute the ``journeys`` rows of ``journeys`` from ``members``, all their interactions."""
-    _nodes_table(cursor, "affected_journeys", journeys)
+    _temp_table(cursor, "affected_journeys", k=journeys)
     _stored(cursor, "old_journeys", "journeys", "journey_key", "SELECT k FROM affected_journeys", key_sql=journey_key_sql,
             columns="tenant, journey_id")
     cursor.execute(
@@ -642,7 +635,7 @@ def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: 
         "WHERE tenant = ? AND journey_id IN (SELECT k FROM affected_journeys))",
         [tenant],
     )
-    _nodes_table(cursor, "members", members)
+    _temp_table(cursor, "members", k=members)
     _stored(cursor, "member_rows", "interactions", "interaction_hash", "SELECT k FROM members",
             columns="tenant, interaction, journey_id, platform, interaction_id, start_unix_nano, end_unix_nano, "
                     "services, updated_unix_nano, ani_hash, reported_outcome, reported_outcome_at, derived_outcome, "
