@@ -6,6 +6,7 @@ statement. Shows where the writer spends its time, without the receivers competi
 
     python bench/writer.py                          # 1,500,000 spans in commits of 125,000
     python bench/writer.py --spans 3000000 --commit 250000 --top 15
+    python bench/writer.py --small-commits 50       # then what a 3-span commit costs, per statement
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=1_500_000)
     parser.add_argument("--commit", type=int, default=125_000, help="spans per commit")
     parser.add_argument("--top", type=int, default=12, help="statements to list")
+    parser.add_argument("--small-commits", type=int, default=0, metavar="N",
+                        help="after the load, commit N batches of 3 spans (fresh IDs) and time their statements")
     parser.add_argument("--set", action="append", default=[], metavar="SETTING=VALUE",
                         help="a DuckDB setting to try, e.g. checkpoint_threshold=1GB (repeatable)")
     args = parser.parse_args()
@@ -74,6 +77,13 @@ def main() -> None:
             batch = decode_body(fresh_copy(templates[n % len(templates)], n), "default").batch
             tables.append(store._to_arrow(protect_phone_numbers(batch, b"k" * 32, keep_raw=False)))
         spans = pa.concat_tables(tables)  # one chunk per request, as the server has them
+        copies = args.spans // 500
+        small = [  # the first 3 spans of a fresh request: part of one new journey
+            store._to_arrow(protect_phone_numbers(
+                decode_body(fresh_copy(templates[n % len(templates)], copies + n), "default").batch, b"k" * 32,
+                keep_raw=False)).slice(0, 3)
+            for n in range(args.small_commits)
+        ]  # fmt: skip
         print(f"{spans.num_rows} spans decoded", file=sys.stderr)
 
         store._open()
@@ -87,14 +97,35 @@ def main() -> None:
             t0 = time.perf_counter()
             store._commit(cursor, spans.slice(offset, args.commit), Position(0, 0))
             print(f"commit at {offset:>9}: {time.perf_counter() - t0:.2f} s", file=sys.stderr)
-        store.close()  # its final CHECKPOINT counts: deferred work is still work
+        store._db.execute("CHECKPOINT")  # deferred work is still work
         elapsed = time.perf_counter() - began
+        if args.small_commits:
+            small_commits(store, cursor, small, args.top)
+        store.close()
         size = (Path(tmp) / "jt.duckdb").stat().st_size
     print(f"{spans.num_rows} spans, {args.commit} per commit: {spans.num_rows / elapsed:,.0f} spans/s, "
           f"{size / spans.num_rows:.0f} bytes/span on disk")
     print("µs per span by statement:")
     for sql, seconds in sorted(timings.items(), key=lambda kv: -kv[1])[: args.top]:
         print(f"  {seconds / spans.num_rows * 1e6:6.2f}  {sql}")
+
+
+def small_commits(store: SpanStore, cursor: TimedCursor, batches: list[pa.Table], top: int) -> None:
+    """Commit small batches (fresh IDs) against the loaded file: the fixed cost of a commit,
+    which is what a lightly loaded server's readers wait for."""
+    timings = cursor._timings
+    timings.clear()
+    took = []
+    for batch in batches:
+        t0 = time.perf_counter()
+        store._commit(cursor, batch, Position(0, 0))
+        took.append(time.perf_counter() - t0)
+    took.sort()
+    print(f"{len(batches)} commits of {batches[0].num_rows} spans: p50 {took[len(took) // 2] * 1e3:.1f} ms, "
+          f"max {took[-1] * 1e3:.1f} ms")
+    print("ms per commit by statement:")
+    for sql, seconds in sorted(timings.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {seconds / len(batches) * 1e3:6.2f}  {sql}")
 
 
 if __name__ == "__main__":
