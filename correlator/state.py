@@ -91,10 +91,11 @@ def _stored(
     *,
     columns: str,
     key_sql: Callable[[str], str] = lookup_hash_sql,
-) -> None:
+) -> int:
     """Temp table ``name``: ``columns`` of the rows of ``table`` (and their ``rowid`` as ``rid``)
-    whose indexed ``column`` equals ``key_sql`` of a value ``keys_sql`` selects. Rows found are
-    scattered, so each column fetched costs: ask for the ones needed.
+    whose indexed ``column`` equals ``key_sql`` of a value ``keys_sql`` selects; returns how many
+    (callers skip statements about none: each costs milliseconds even with nothing to do). Rows
+    found are scattered, so each column fetched costs: ask for the ones needed.
 
     DuckDB uses an index for a join only when the join is one equality on the indexed column
     (it turns the few keys into an IN filter on the scan; with many keys it scans the one
@@ -102,13 +103,14 @@ def _stored(
     on the few rows found. Adding any other condition to this join would make it read the
     whole table, and so would an ``= ANY(list)`` filter, which is tested row by row.
     """
-    cursor.execute(
+    row = cursor.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {name} AS
         SELECT t.rowid AS rid, {', '.join(f't.{c}' for c in columns.split(', '))} FROM (SELECT DISTINCT {key_sql('k')} AS h FROM ({keys_sql}) AS q(k)) AS keys
         JOIN {table} t ON t.{column} = keys.h
         """
-    )
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> None:
@@ -226,8 +228,24 @@ def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
     The table has no primary key (schema v4), so this is an update plus an anti-join insert;
     the correlator is its only writer, which keeps ``(tenant, interaction)`` unique.
     """
-    _stored(cursor, "stored_facts", "interactions", "interaction_hash", "SELECT interaction FROM batch_facts",
-            columns="tenant, interaction")
+    if _stored(cursor, "stored_facts", "interactions", "interaction_hash", "SELECT interaction FROM batch_facts",
+               columns="tenant, interaction"):
+        _update_interactions(cursor, now)
+    cursor.execute(
+        f"""
+        INSERT INTO interactions
+        SELECT f.tenant, f.interaction, f.platform, f.interaction_id, '', f.start_unix_nano, f.end_unix_nano,
+               f.handoff_unix_nano, f.ani_hash, f.dnis_hash, f.target_hash, f.journey_token, f.services,
+               coalesce(f.has_handoff_span, false), ?, f.reported_outcome, f.reported_outcome_at,
+               f.derived_outcome, f.derived_outcome_at, f.first_received_unix_nano, {lookup_hash_sql("f.interaction")}
+        FROM batch_facts f ANTI JOIN stored_facts i ON i.tenant = f.tenant AND i.interaction = f.interaction
+        """,
+        [now],
+    )
+
+
+def _update_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
+    """Widen the stored rows (``stored_facts``) of the batch's interactions by its facts."""
     cursor.execute(
         f"""
         UPDATE interactions SET
@@ -250,17 +268,6 @@ def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
         """,
         [now],
     )
-    cursor.execute(
-        f"""
-        INSERT INTO interactions
-        SELECT f.tenant, f.interaction, f.platform, f.interaction_id, '', f.start_unix_nano, f.end_unix_nano,
-               f.handoff_unix_nano, f.ani_hash, f.dnis_hash, f.target_hash, f.journey_token, f.services,
-               coalesce(f.has_handoff_span, false), ?, f.reported_outcome, f.reported_outcome_at,
-               f.derived_outcome, f.derived_outcome_at, f.first_received_unix_nano, {lookup_hash_sql("f.interaction")}
-        FROM batch_facts f ANTI JOIN stored_facts i ON i.tenant = f.tenant AND i.interaction = f.interaction
-        """,
-        [now],
-    )
 
 
 def _link_tokens(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig, now: int) -> None:
@@ -270,17 +277,18 @@ def _link_tokens(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig, no
             columns="tenant, token, interaction, method, confidence, evidence")
     # Self tokens ("interaction:<key>", a third of all tokens) are not stored: the stored
     # interactions the batch's tokens name (foreign and parent IDs) stand in for theirs.
-    _stored(cursor, "named_interactions", "interactions", "interaction_hash",
-            f"SELECT substr(token, {len(_SELF_PREFIX) + 1}) FROM batch_tokens "
-            f"WHERE starts_with(token, '{_SELF_PREFIX}') AND method <> '{keys.SELF_METHOD}'",
-            columns="tenant, interaction")
-    cursor.execute(
-        f"""
-        INSERT INTO stored_tokens
-        SELECT NULL, tenant, '{_SELF_PREFIX}' || interaction, interaction, '{keys.SELF_METHOD}', 1.0, 'interaction ' || interaction
-        FROM named_interactions
-        """
-    )
+    if _stored(cursor, "named_interactions", "interactions", "interaction_hash",
+               f"SELECT substr(token, {len(_SELF_PREFIX) + 1}) FROM batch_tokens "
+               f"WHERE starts_with(token, '{_SELF_PREFIX}') AND method <> '{keys.SELF_METHOD}'",
+               columns="tenant, interaction"):
+        cursor.execute(
+            f"""
+            INSERT INTO stored_tokens
+            SELECT NULL, tenant, '{_SELF_PREFIX}' || interaction, interaction, '{keys.SELF_METHOD}', 1.0,
+                   'interaction ' || interaction
+            FROM named_interactions
+            """
+        )
     cursor.execute(
         """
         CREATE OR REPLACE TEMP TABLE token_pairs AS
@@ -332,16 +340,17 @@ def _insert_links(cursor: duckdb.DuckDBPyConnection, source: str, now: int) -> N
         """,
         [now],
     )
-    _stored(cursor, "stored_links", "correlation_links", "a_hash", "SELECT a FROM best_pairs",
-            columns="tenant, a, b, method, confidence, evidence")
-    cursor.execute(
-        """
-        UPDATE correlation_links SET method = p.method, confidence = p.confidence, evidence = p.evidence
-        FROM (SELECT l.rid, p.* FROM stored_links l JOIN best_pairs p ON l.tenant = p.tenant AND l.a = p.a AND l.b = p.b
-              WHERE (p.confidence, p.method, p.evidence) > (l.confidence, l.method, l.evidence)) AS p
-        WHERE correlation_links.rowid = p.rid
-        """
-    )
+    if _stored(cursor, "stored_links", "correlation_links", "a_hash", "SELECT a FROM best_pairs",
+               columns="tenant, a, b, method, confidence, evidence"):
+        cursor.execute(
+            """
+            UPDATE correlation_links SET method = p.method, confidence = p.confidence, evidence = p.evidence
+            FROM (SELECT l.rid, p.* FROM stored_links l
+                  JOIN best_pairs p ON l.tenant = p.tenant AND l.a = p.a AND l.b = p.b
+                  WHERE (p.confidence, p.method, p.evidence) > (l.confidence, l.method, l.evidence)) AS p
+            WHERE correlation_links.rowid = p.rid
+            """
+        )
     cursor.execute(
         f"""
         INSERT INTO correlation_links
@@ -356,15 +365,16 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
     windowed_rules = [r for r in config.rules if r.window_seconds]
     # A windowed link is kept in a separate table so that recomputing it cannot erase a stronger
     # permanent link between the same pair.
+    # Only interactions stored before this batch (stored_facts) can have stored windowed links.
     for end in ("a", "b"):
-        _stored(cursor, "stale_links", "windowed_links", f"{end}_hash", "SELECT interaction FROM batch_facts",
-                columns=f"tenant, {end}")
-        cursor.execute(
-            f"""
-            DELETE FROM windowed_links WHERE rowid IN (
-                SELECT w.rid FROM stale_links w JOIN batch_facts f ON w.tenant = f.tenant AND w.{end} = f.interaction)
-            """
-        )
+        if _stored(cursor, "stale_links", "windowed_links", f"{end}_hash", "SELECT interaction FROM stored_facts",
+                   columns=f"tenant, {end}"):
+            cursor.execute(
+                f"""
+                DELETE FROM windowed_links WHERE rowid IN (
+                    SELECT w.rid FROM stale_links w JOIN batch_facts f ON w.tenant = f.tenant AND w.{end} = f.interaction)
+                """
+            )
     cursor.execute(
         "CREATE OR REPLACE TEMP TABLE new_windowed AS SELECT tenant, a, b, method, confidence, evidence "
         "FROM windowed_links LIMIT 0"
@@ -469,7 +479,11 @@ def _neighbourhood(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list
     windowed link went is renamed as a whole). Should a link lead outside (a state written
     by an older version), the next round takes that interaction's journey in too.
     """
-    found = _Neighbourhood({}, {}, {}, set())
+    # The links this batch made are in its temp tables; stored links are looked up only for
+    # interactions that had a journey before it (a new interaction has no others).
+    found = _Neighbourhood({}, {}, {}, set(cursor.execute(
+        "SELECT a, b FROM best_pairs WHERE tenant = ? UNION SELECT a, b FROM new_windowed WHERE tenant = ?",
+        [tenant, tenant]).fetchall()))  # fmt: skip
     loaded_journeys: set[str] = set()
     asked: set[str] = set()
     frontier = sorted(set(touched))
@@ -498,21 +512,25 @@ def _neighbourhood(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list
                 f"SELECT {_MEMBER_COLUMNS} FROM node_rows WHERE tenant = ? AND interaction IN (SELECT k FROM journey_members)",
                 [tenant],
             ).fetchall()
-        new = []
+        known = []  # found now, and stored before this batch
         for _, interaction, platform, interaction_id, start, token, journey_id, received in rows:
             if interaction not in found.members:
                 found.members[interaction] = Member(interaction, platform, interaction_id, start, token)
                 found.journey_of[interaction] = journey_id
                 found.first_received[interaction] = received
-                new.append(interaction)
-        # One indexed lookup per link end and table: an OR of the two would scan both tables.
-        _temp_table(cursor, "new_nodes", k=new)
-        for table in ("correlation_links", "windowed_links"):
-            for end in ("a", "b"):
-                _stored(cursor, "node_links", table, f"{end}_hash", "SELECT k FROM new_nodes", columns="tenant, a, b")
-                found.links.update(cursor.execute(
-                    f"SELECT a, b FROM node_links WHERE tenant = ? AND {end} IN (SELECT k FROM new_nodes)", [tenant]
-                ).fetchall())  # fmt: skip
+                if journey_id:
+                    known.append(interaction)
+        if known:
+            # One indexed lookup per link end and table: an OR of the two would scan both tables.
+            _temp_table(cursor, "known_nodes", k=known)
+            for table in ("correlation_links", "windowed_links"):
+                for end in ("a", "b"):
+                    _stored(cursor, "node_links", table, f"{end}_hash", "SELECT k FROM known_nodes",
+                            columns="tenant, a, b")
+                    found.links.update(cursor.execute(
+                        f"SELECT a, b FROM node_links WHERE tenant = ? AND {end} IN (SELECT k FROM known_nodes)",
+                        [tenant],
+                    ).fetchall())  # fmt: skip
         frontier = sorted({node for link in found.links for node in link} - found.members.keys() - asked)
     return found
 
@@ -628,13 +646,13 @@ def _record_aliases(
 def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: list[str], members: list[str]) -> None:
     """Recompute the ``journeys`` rows of ``journeys`` from ``members``, all their interactions."""
     _temp_table(cursor, "affected_journeys", k=journeys)
-    _stored(cursor, "old_journeys", "journeys", "journey_key", "SELECT k FROM affected_journeys", key_sql=journey_key_sql,
-            columns="tenant, journey_id")
-    cursor.execute(
-        "DELETE FROM journeys WHERE rowid IN (SELECT rid FROM old_journeys "
-        "WHERE tenant = ? AND journey_id IN (SELECT k FROM affected_journeys))",
-        [tenant],
-    )
+    if _stored(cursor, "old_journeys", "journeys", "journey_key", "SELECT k FROM affected_journeys",
+               key_sql=journey_key_sql, columns="tenant, journey_id"):
+        cursor.execute(
+            "DELETE FROM journeys WHERE rowid IN (SELECT rid FROM old_journeys "
+            "WHERE tenant = ? AND journey_id IN (SELECT k FROM affected_journeys))",
+            [tenant],
+        )
     _temp_table(cursor, "members", k=members)
     _stored(cursor, "member_rows", "interactions", "interaction_hash", "SELECT k FROM members",
             columns="tenant, interaction, journey_id, platform, interaction_id, start_unix_nano, end_unix_nano, "
