@@ -25,6 +25,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -447,12 +448,37 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
     )
 
 
-def _temp_table(cursor: duckdb.DuckDBPyConnection, name: str, **columns: list[str]) -> None:
-    """Temp table ``name`` of these string columns, made from Arrow: a list bound as a parameter
-    costs per element every time a statement names it, and ``executemany`` inserts ~400 rows/s."""
-    cursor.register(f"{name}_values", pa.table({c: pa.array(v, pa.string()) for c, v in columns.items()}))
+def _temp_table(cursor: duckdb.DuckDBPyConnection, name: str, **columns: list[str] | pa.Array) -> None:
+    """Temp table ``name`` of these columns (a list: strings), made from Arrow: a list bound as a
+    parameter costs per element every time a statement names it, and ``executemany`` inserts
+    ~400 rows/s."""
+    cursor.register(f"{name}_values", pa.table(
+        {c: v if isinstance(v, pa.Array) else pa.array(v, pa.string()) for c, v in columns.items()}))  # fmt: skip
     cursor.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_values")
     cursor.unregister(f"{name}_values")
+
+
+def _lookup(
+    cursor: duckdb.DuckDBPyConnection,
+    table: str,
+    column: str,
+    keys: Iterable[str],
+    *,
+    columns: str,
+    key_sql: Callable[[str], str] = lookup_hash_sql,
+) -> list[tuple[Any, ...]]:
+    """``_stored`` for a Python list of keys, answered directly: ``(rowid, *columns)`` of the rows
+    whose indexed ``column`` equals ``key_sql`` of a key. Hash collisions come back too, so callers
+    compare the real keys; one statement instead of three (a temp table of the keys, the lookup
+    and the read), and each statement costs milliseconds however little it does."""
+    return cursor.execute(
+        f"""
+        SELECT t.rowid, {', '.join(f't.{c}' for c in columns.split(', '))}
+        FROM (SELECT DISTINCT {key_sql('k')} AS h FROM unnest(?::VARCHAR[]) AS q(k)) AS keys
+        JOIN {table} t ON t.{column} = keys.h
+        """,
+        [sorted(keys)],
+    ).fetchall()
 
 
 _MEMBER_COLUMNS = "tenant, interaction, platform, interaction_id, start_unix_nano, journey_token, journey_id, first_received_unix_nano"
@@ -465,6 +491,7 @@ class _Neighbourhood:
     members: dict[str, Member]
     journey_of: dict[str, str]  # before this batch; '' for an interaction new in it
     first_received: dict[str, int]
+    row_of: dict[str, int]  # rowid in ``interactions``
     links: set[tuple[str, str]]
 
 
@@ -481,57 +508,49 @@ def _neighbourhood(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list
     """
     # The links this batch made are in its temp tables; stored links are looked up only for
     # interactions that had a journey before it (a new interaction has no others).
-    found = _Neighbourhood({}, {}, {}, set(cursor.execute(
+    found = _Neighbourhood({}, {}, {}, {}, set(cursor.execute(
         "SELECT a, b FROM best_pairs WHERE tenant = ? UNION SELECT a, b FROM new_windowed WHERE tenant = ?",
         [tenant, tenant]).fetchall()))  # fmt: skip
     loaded_journeys: set[str] = set()
     asked: set[str] = set()
-    frontier = sorted(set(touched))
+    frontier = set(touched)
     while frontier:
         asked.update(frontier)
-        _temp_table(cursor, "frontier", k=frontier)
-        _stored(cursor, "node_rows", "interactions", "interaction_hash", "SELECT k FROM frontier", columns=_MEMBER_COLUMNS)
-        rows = cursor.execute(
-            f"SELECT {_MEMBER_COLUMNS} FROM node_rows WHERE tenant = ? AND interaction IN (SELECT k FROM frontier)", [tenant]
-        ).fetchall()
-        journeys = sorted({row[6] for row in rows if row[6]} - loaded_journeys)
+        wanted = set(frontier)
+        rows = _lookup(cursor, "interactions", "interaction_hash", frontier, columns=_MEMBER_COLUMNS)
+        journeys = {row[7] for row in rows if row[1] == tenant and row[2] in wanted and row[7]} - loaded_journeys
         if journeys:
             loaded_journeys.update(journeys)
-            _temp_table(cursor, "old_journeys", k=journeys)
-            _stored(cursor, "journey_rows", "journeys", "journey_key", "SELECT k FROM old_journeys",
-                    key_sql=journey_key_sql, columns="tenant, journey_id, interactions")
-            cursor.execute(
-                """CREATE OR REPLACE TEMP TABLE journey_members AS
-                   SELECT DISTINCT unnest(interactions) AS k FROM journey_rows
-                   WHERE tenant = ? AND journey_id IN (SELECT k FROM old_journeys)""",
-                [tenant],
-            )
-            _stored(cursor, "node_rows", "interactions", "interaction_hash", "SELECT k FROM journey_members",
-                    columns=_MEMBER_COLUMNS)
-            rows += cursor.execute(
-                f"SELECT {_MEMBER_COLUMNS} FROM node_rows WHERE tenant = ? AND interaction IN (SELECT k FROM journey_members)",
-                [tenant],
-            ).fetchall()
+            members = {
+                member
+                for _, row_tenant, journey_id, interactions in _lookup(
+                    cursor, "journeys", "journey_key", journeys, columns="tenant, journey_id, interactions",
+                    key_sql=journey_key_sql)
+                if row_tenant == tenant and journey_id in journeys
+                for member in interactions
+            }  # fmt: skip
+            wanted |= members
+            rows += _lookup(cursor, "interactions", "interaction_hash", members, columns=_MEMBER_COLUMNS)
         known = []  # found now, and stored before this batch
-        for _, interaction, platform, interaction_id, start, token, journey_id, received in rows:
-            if interaction not in found.members:
+        for rid, row_tenant, interaction, platform, interaction_id, start, token, journey_id, received in rows:
+            if row_tenant == tenant and interaction in wanted and interaction not in found.members:
                 found.members[interaction] = Member(interaction, platform, interaction_id, start, token)
                 found.journey_of[interaction] = journey_id
                 found.first_received[interaction] = received
+                found.row_of[interaction] = rid
                 if journey_id:
                     known.append(interaction)
         if known:
             # One indexed lookup per link end and table: an OR of the two would scan both tables.
-            _temp_table(cursor, "known_nodes", k=known)
+            ends = set(known)
             for table in ("correlation_links", "windowed_links"):
                 for end in ("a", "b"):
-                    _stored(cursor, "node_links", table, f"{end}_hash", "SELECT k FROM known_nodes",
-                            columns="tenant, a, b")
-                    found.links.update(cursor.execute(
-                        f"SELECT a, b FROM node_links WHERE tenant = ? AND {end} IN (SELECT k FROM known_nodes)",
-                        [tenant],
-                    ).fetchall())  # fmt: skip
-        frontier = sorted({node for link in found.links for node in link} - found.members.keys() - asked)
+                    found.links.update(
+                        (a, b)
+                        for _, row_tenant, a, b in _lookup(cursor, table, f"{end}_hash", ends, columns="tenant, a, b")
+                        if row_tenant == tenant and (a if end == "a" else b) in ends
+                    )
+        frontier = {node for link in found.links for node in link} - found.members.keys() - asked
     return found
 
 
@@ -597,16 +616,9 @@ def _reassign(cursor: duckdb.DuckDBPyConnection, tenant: str, now: int) -> dict[
             if current[interaction] != journey:
                 changed.append((interaction, journey))
     if changed:
-        _temp_table(cursor, "changed", interaction=[i for i, _ in changed], journey_id=[j for _, j in changed])
-        _stored(cursor, "changed_facts", "interactions", "interaction_hash", "SELECT interaction FROM changed",
-                columns="tenant, interaction")
-        cursor.execute(
-            """UPDATE interactions SET journey_id = c.journey_id
-               FROM (SELECT s.rid, c.journey_id FROM changed_facts s JOIN changed c ON c.interaction = s.interaction
-                     WHERE s.tenant = ?) AS c
-               WHERE interactions.rowid = c.rid""",
-            [tenant],
-        )
+        _temp_table(cursor, "changed", interaction=[i for i, _ in changed], journey_id=[j for _, j in changed],
+                    rid=pa.array([found.row_of[i] for i, _ in changed], pa.int64()))
+        cursor.execute("UPDATE interactions SET journey_id = c.journey_id FROM changed c WHERE interactions.rowid = c.rid")
         relabelled = [first_received[i] for i, _ in changed if current[i]]
         if relabelled:  # spans already stored under another journey
             # Spans are stored in arrival order, so zone maps skip everything that arrived before
@@ -645,14 +657,11 @@ def _record_aliases(
 
 def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: list[str], members: list[str]) -> None:
     """Recompute the ``journeys`` rows of ``journeys`` from ``members``, all their interactions."""
-    _temp_table(cursor, "affected_journeys", k=journeys)
-    if _stored(cursor, "old_journeys", "journeys", "journey_key", "SELECT k FROM affected_journeys",
-               key_sql=journey_key_sql, columns="tenant, journey_id"):
-        cursor.execute(
-            "DELETE FROM journeys WHERE rowid IN (SELECT rid FROM old_journeys "
-            "WHERE tenant = ? AND journey_id IN (SELECT k FROM affected_journeys))",
-            [tenant],
-        )
+    affected = set(journeys)
+    if stale := [rid for rid, row_tenant, journey_id in _lookup(cursor, "journeys", "journey_key", journeys,
+                                                                columns="tenant, journey_id", key_sql=journey_key_sql)
+                 if row_tenant == tenant and journey_id in affected]:  # fmt: skip
+        cursor.execute("DELETE FROM journeys WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [stale])
     _temp_table(cursor, "members", k=members)
     _stored(cursor, "member_rows", "interactions", "interaction_hash", "SELECT k FROM members",
             columns="tenant, interaction, journey_id, platform, interaction_id, start_unix_nano, end_unix_nano, "
