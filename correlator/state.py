@@ -104,14 +104,13 @@ def _stored(
     on the few rows found. Adding any other condition to this join would make it read the
     whole table, and so would an ``= ANY(list)`` filter, which is tested row by row.
     """
-    row = cursor.execute(
+    return _count(cursor.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {name} AS
         SELECT t.rowid AS rid, {', '.join(f't.{c}' for c in columns.split(', '))} FROM (SELECT DISTINCT {key_sql('k')} AS h FROM ({keys_sql}) AS q(k)) AS keys
         JOIN {table} t ON t.{column} = keys.h
         """
-    ).fetchone()
-    return int(row[0]) if row else 0
+    ))
 
 
 def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> None:
@@ -382,17 +381,17 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
     )
     before = int(config.window_before_seconds * 1e9)
     after = int(config.window_after_seconds * 1e9)
+    found = 0  # rows in new_windowed
     if config.phone_time_matching:
         _stored(cursor, "touched_facts", "interactions", "interaction_hash", "SELECT interaction FROM batch_facts",
                 columns="tenant, interaction, ani_hash, dnis_hash, target_hash, start_unix_nano, end_unix_nano, handoff_unix_nano")
-        cursor.execute(
+        if cursor.execute(
             """
             CREATE OR REPLACE TEMP TABLE phone_touched AS
             SELECT i.* FROM touched_facts i SEMI JOIN batch_facts b ON b.tenant = i.tenant AND b.interaction = i.interaction
             WHERE i.ani_hash IS NOT NULL AND (i.target_hash IS NOT NULL OR i.dnis_hash IS NOT NULL)
             """
-        )
-        if cursor.execute("SELECT count(*) FROM phone_touched").fetchone() != (0,):
+        ).fetchone() != (0,):
             cursor.execute(
                 """
                 CREATE OR REPLACE TEMP TABLE phone_peers AS
@@ -403,7 +402,7 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
             # from the batch and never pairs up the whole table.
             for touched, other, touched_key, other_key in (("x", "y", "target_hash", "dnis_hash"),
                                                            ("y", "x", "dnis_hash", "target_hash")):  # fmt: skip
-                cursor.execute(
+                found += _count(cursor.execute(
                     f"""
                     INSERT INTO new_windowed
                     SELECT DISTINCT x.tenant, least(x.interaction, y.interaction), greatest(x.interaction, y.interaction),
@@ -417,10 +416,10 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
                                                 AND coalesce(x.handoff_unix_nano, x.end_unix_nano) + ?
                     """,
                     [before, after],
-                )
+                ))
     for rule in windowed_rules:
         window = int((rule.window_seconds or 0) * 1e9)
-        cursor.execute(
+        found += _count(cursor.execute(
             """
             INSERT INTO new_windowed
             SELECT DISTINCT t.tenant, least(t.interaction, o.interaction), greatest(t.interaction, o.interaction),
@@ -436,16 +435,23 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
                 OR o.interaction IN (SELECT interaction FROM batch_facts WHERE tenant = o.tenant))
             """,
             [keys.rule_method(rule), window],
+        ))
+    if found:
+        # One row per (pair, method), as if keyed: the two directions above can find the same pair.
+        cursor.execute(
+            f"""
+            INSERT INTO windowed_links
+            SELECT tenant, a, b, method, min(confidence), min(evidence), ?, {lookup_hash_sql("a")}, {lookup_hash_sql("b")}
+            FROM new_windowed GROUP BY tenant, a, b, method
+            """,
+            [now],
         )
-    # One row per (pair, method), as if keyed: the two directions above can find the same pair.
-    cursor.execute(
-        f"""
-        INSERT INTO windowed_links
-        SELECT tenant, a, b, method, min(confidence), min(evidence), ?, {lookup_hash_sql("a")}, {lookup_hash_sql("b")}
-        FROM new_windowed GROUP BY tenant, a, b, method
-        """,
-        [now],
-    )
+
+
+def _count(result: duckdb.DuckDBPyConnection) -> int:
+    """Rows an INSERT or CREATE TABLE AS wrote (DuckDB answers it as a one-row result)."""
+    row = result.fetchone()
+    return int(row[0]) if row else 0
 
 
 def _temp_table(cursor: duckdb.DuckDBPyConnection, name: str, **columns: list[str] | pa.Array) -> None:
@@ -585,25 +591,22 @@ def correlate(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> di
     _link_tokens(cursor, config, now)
     _relink_windowed(cursor, config, now)
     # What can regroup: the batch's interactions and both ends of every link it made.
-    cursor.execute(
+    touched: dict[str, list[str]] = defaultdict(list)
+    for tenant, interaction in cursor.execute(
         """
-        CREATE OR REPLACE TEMP TABLE touched_interactions AS
         SELECT tenant, interaction FROM batch_facts
         UNION SELECT tenant, a FROM best_pairs UNION SELECT tenant, b FROM best_pairs
         UNION SELECT tenant, a FROM new_windowed UNION SELECT tenant, b FROM new_windowed
         """
-    )
-
+    ).fetchall():
+        touched[tenant].append(interaction)
     assignment: dict[tuple[str, str], str] = {}
-    touched = cursor.execute("SELECT DISTINCT tenant FROM batch_facts").fetchall()
-    for (tenant,) in touched:
-        assignment.update(_reassign(cursor, tenant, now))
+    for tenant in sorted(touched):
+        assignment.update(_reassign(cursor, tenant, touched[tenant], now))
     return assignment
 
 
-def _reassign(cursor: duckdb.DuckDBPyConnection, tenant: str, now: int) -> dict[tuple[str, str], str]:
-    touched = [row[0] for row in cursor.execute(
-        "SELECT interaction FROM touched_interactions WHERE tenant = ?", [tenant]).fetchall()]  # fmt: skip
+def _reassign(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list[str], now: int) -> dict[tuple[str, str], str]:
     found = _neighbourhood(cursor, tenant, touched)
     components = _components(found.members, found.links)
     members_of, current, first_received = found.members, found.journey_of, found.first_received
