@@ -385,13 +385,13 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
     if config.phone_time_matching:
         _stored(cursor, "touched_facts", "interactions", "interaction_hash", "SELECT interaction FROM batch_facts",
                 columns="tenant, interaction, ani_hash, dnis_hash, target_hash, start_unix_nano, end_unix_nano, handoff_unix_nano")
-        if cursor.execute(
+        if _count(cursor.execute(
             """
             CREATE OR REPLACE TEMP TABLE phone_touched AS
             SELECT i.* FROM touched_facts i SEMI JOIN batch_facts b ON b.tenant = i.tenant AND b.interaction = i.interaction
             WHERE i.ani_hash IS NOT NULL AND (i.target_hash IS NOT NULL OR i.dnis_hash IS NOT NULL)
             """
-        ).fetchone() != (0,):
+        )):
             cursor.execute(
                 """
                 CREATE OR REPLACE TEMP TABLE phone_peers AS
