@@ -105,12 +105,18 @@ def _stored(
     whole table, and so would an ``= ANY(list)`` filter, which is tested row by row.
     """
     return _count(cursor.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {name} AS
-        SELECT t.rowid AS rid, {', '.join(f't.{c}' for c in columns.split(', '))} FROM (SELECT DISTINCT {key_sql('k')} AS h FROM ({keys_sql}) AS q(k)) AS keys
+        f"CREATE OR REPLACE TEMP TABLE {name} AS {_rows_by_hash(table, column, keys_sql, columns, key_sql)}"
+    ))
+
+
+def _rows_by_hash(table: str, column: str, keys_sql: str, columns: str, key_sql: Callable[[str], str]) -> str:
+    """The query ``_stored`` and ``_lookup`` share: ``rid`` and ``columns`` of the rows of
+    ``table`` whose indexed ``column`` equals ``key_sql`` of a value ``keys_sql`` selects."""
+    return f"""
+        SELECT t.rowid AS rid, {', '.join(f't.{c}' for c in columns.split(', '))}
+        FROM (SELECT DISTINCT {key_sql('k')} AS h FROM ({keys_sql}) AS q(k)) AS keys
         JOIN {table} t ON t.{column} = keys.h
         """
-    ))
 
 
 def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> None:
@@ -478,12 +484,7 @@ def _lookup(
     compare the real keys; one statement instead of three (a temp table of the keys, the lookup
     and the read), and each statement costs milliseconds however little it does."""
     return cursor.execute(
-        f"""
-        SELECT t.rowid, {', '.join(f't.{c}' for c in columns.split(', '))}
-        FROM (SELECT DISTINCT {key_sql('k')} AS h FROM unnest(?::VARCHAR[]) AS q(k)) AS keys
-        JOIN {table} t ON t.{column} = keys.h
-        """,
-        [sorted(keys)],
+        _rows_by_hash(table, column, "SELECT unnest(?::VARCHAR[])", columns, key_sql), [sorted(keys)]
     ).fetchall()
 
 
