@@ -65,6 +65,11 @@ class AnalysisConfig:
     shares the GIL with the receivers and the writer, so under heavy ingest analysis falls
     behind rather than slowing ingest (bench/ingest.py), and catches up at full speed once
     the writer is idle (bench/analysis.py)."""
+    saturated_share: float = 0.05
+    """The same while ingest is saturated (senders are being told to retry). There every cycle
+    analysis takes is a span not accepted: at 25 % ingest of 3 M spans ran at ~27 k spans/s
+    against ~36 k with analysis off (bench/ingest.py). A little still runs, so insights do not
+    stop altogether under a long overload."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +86,17 @@ class AnalysisWorker:
     """Owns the analysis thread (and the LLM thread when one is configured)."""
 
     def __init__(
-        self, db: duckdb.DuckDBPyConnection, config: AnalysisConfig, ingest_busy: Callable[[], bool] = lambda: False
+        self,
+        db: duckdb.DuckDBPyConnection,
+        config: AnalysisConfig,
+        ingest_busy: Callable[[], bool] = lambda: False,
+        ingest_saturated: Callable[[], bool] = lambda: False,
     ) -> None:
-        """``ingest_busy`` says whether the writer is committing spans now (then analysis yields)."""
+        """``ingest_busy`` says whether the writer is committing spans now (then analysis yields),
+        ``ingest_saturated`` whether it cannot keep up (then analysis yields much more)."""
         self.config = config
         self._ingest_busy = ingest_busy
+        self._ingest_saturated = ingest_saturated
         self._cursor = db.cursor()
         self._wake = threading.Event()
         self._stopping = False
@@ -152,9 +163,11 @@ class AnalysisWorker:
                 self._idle.set()
 
     def _yield_to_ingest(self, spent: float) -> None:
-        """While the writer is busy, pause so analysis takes at most ``busy_share`` of the time;
-        stop pausing as soon as it goes idle (or the worker stops)."""
-        until = time.monotonic() + spent * (1 - self.config.busy_share) / self.config.busy_share
+        """While the writer is busy, pause so analysis takes at most ``busy_share`` of the time
+        (``saturated_share`` while ingest is saturated); stop pausing as soon as the writer goes
+        idle (or the worker stops)."""
+        share = self.config.saturated_share if self._ingest_saturated() else self.config.busy_share
+        until = time.monotonic() + spent * (1 - share) / share
         while self._ingest_busy() and not self._stopping and time.monotonic() < until:
             time.sleep(min(0.1, max(0.0, until - time.monotonic())))
 

@@ -181,6 +181,7 @@ class SpanStore:
         self._closing = False
         self.analysis: AnalysisWorker | None = None
         self._last_commit = 0.0  # time.monotonic() of the writer's last commit
+        self._last_refusal = -1e9  # time.monotonic() of the last batch turned away as Overloaded
 
     # lifecycle -----------------------------------------------------------------------------
 
@@ -207,7 +208,9 @@ class SpanStore:
         self._wal.open(self._replay(db))
         self._db = db
         if self.config.analysis is not None:
-            self.analysis = AnalysisWorker(db, self.config.analysis, ingest_busy=self._ingest_busy)
+            self.analysis = AnalysisWorker(
+                db, self.config.analysis, ingest_busy=self._ingest_busy, ingest_saturated=self._ingest_saturated
+            )
             self.analysis.start()
             self.analysis.notify()  # journeys committed before a restart may be unanalysed
         self._readers = ThreadPoolExecutor(self.config.read_threads, thread_name_prefix="duckdb-read")
@@ -260,10 +263,19 @@ class SpanStore:
         spans takes seconds), or a commit ended within the last second."""
         return self._pending > 0 or time.monotonic() - self._last_commit < 1.0
 
+    def _ingest_saturated(self) -> bool:
+        """Whether the writer cannot keep up: a full commit's worth of spans waits, or a sender
+        was told to retry within the last second. Every CPU cycle then costs ingest."""
+        return self._pending >= self.config.max_commit_spans or time.monotonic() - self._last_refusal < 1.0
+
+    def _refuse(self, message: str) -> Overloaded:
+        self._last_refusal = time.monotonic()
+        return Overloaded(message)
+
     def check_capacity(self) -> None:
         """Raise ``Overloaded`` if the queue is full; cheap, so receivers call it before decoding."""
         if self._pending >= self.config.max_queued_spans:
-            raise Overloaded(
+            raise self._refuse(
                 f"{self._pending} spans are waiting to be written (limit {self.config.max_queued_spans}); retry later"
             )
 
@@ -280,7 +292,7 @@ class SpanStore:
             raise StorageUnavailable("storage is closed")
         with self._pending_lock:
             if self._pending and self._pending + count > self.config.max_queued_spans:
-                raise Overloaded(
+                raise self._refuse(
                     f"{self._pending} spans are waiting to be written (limit {self.config.max_queued_spans}); "
                     "retry later"
                 )

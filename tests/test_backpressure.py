@@ -5,11 +5,14 @@ bounded in memory, retries succeed, and nothing acknowledged is lost.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import duckdb
 import grpc
 import httpx
 import pytest
@@ -22,6 +25,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+from journeytrace.correlator import CorrelatorConfig
+from journeytrace.errors import Overloaded
+from journeytrace.spans import decode_body
+from journeytrace.storage import SpanStore, StoreConfig
+from journeytrace.storage.analysis import AnalysisConfig, AnalysisWorker
 
 from jt_helpers import (
     Server,
@@ -256,3 +265,42 @@ def test_memory_stays_bounded_under_a_flood(tiny_queue_server):
     with httpx.Client(base_url=server.query_url, timeout=10) as client:
         assert client.get("/readyz").status_code == 200
     print(f"RSS baseline {baseline / 2**20:.0f} MiB, peak {peak / 2**20:.0f} MiB, {counts}")
+
+
+def test_a_refused_batch_makes_analysis_yield_to_ingest(tmp_path: Path) -> None:
+    """Once a sender is told to retry, the analysis worker takes ``saturated_share`` of the time
+    instead of ``busy_share``: under overload every cycle it takes is a span not accepted."""
+
+    async def run() -> tuple[list[object], bool, bool]:
+        config = StoreConfig(
+            path=tmp_path / "journeytrace.duckdb",
+            correlator=CorrelatorConfig(phone_hash_key=b"k" * 32),
+            max_queued_spans=SPANS_PER_REQUEST,
+        )
+        async with SpanStore(config) as store:
+            before = store._ingest_saturated()
+            batches = [decode_body(_request(f"svc-{i}")[1], "default").batch for i in range(4)]
+            results = await asyncio.gather(*(store.consume(b) for b in batches), return_exceptions=True)
+            return results, before, store._ingest_saturated()
+
+    results, before, after = asyncio.run(run())
+    assert not before
+    refused = [r for r in results if isinstance(r, Overloaded)]
+    assert refused and len(refused) < len(results), results
+    assert after
+
+    with duckdb.connect(str(tmp_path / "journeytrace.duckdb")) as db:
+        saturated = [False]
+        worker = AnalysisWorker(
+            db, AnalysisConfig(busy_share=0.5, saturated_share=0.1),
+            ingest_busy=lambda: True, ingest_saturated=lambda: saturated[0],
+        )  # fmt: skip
+        paused = []
+        for saturated[0] in (False, True):
+            began = time.monotonic()
+            worker._yield_to_ingest(0.05)
+            paused.append(time.monotonic() - began)
+        worker._cursor.close()
+    # 0.05 s of work: a 0.05 s pause at half the time, 0.45 s at a tenth.
+    assert 0.04 <= paused[0] < 0.3, paused
+    assert paused[1] >= 0.4, paused
