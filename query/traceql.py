@@ -978,7 +978,7 @@ def compile_search(
     Status and kind report their keyword, durations integer nanoseconds.
     A journey is in range when it overlaps ``[start_ns, end_ns]``; the durations bound the
     journey's duration. ``started`` narrows to journeys starting in that slice (searches go newest
-    slice first, ``storage.search.newest_first``), and ``span_bounds`` bounds the start of the
+    slice first, ``storage.search.slices_to_read``), and ``span_bounds`` bounds the start of the
     spans read: every span of those journeys starts within it (``storage.search.span_bounds``).
     """
     c = _Compiler()

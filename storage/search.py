@@ -8,7 +8,6 @@ attribute, span first then resource. Every value, JSON paths included, is a para
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -99,9 +98,9 @@ def _span_conditions(query: SpanQuery) -> tuple[list[str], list[Any]]:
     return where, params
 
 
-MIN_SLICE_NS = 60 * 10**9
-"""The first (newest) slice of a search covers at least a minute of journey starts."""
-_MAX_DOUBLINGS = 16
+FIRST_SLICE_JOURNEYS = 256
+"""How many journeys the first (newest) slice of a search holds; each later slice holds four
+times as many as the one before."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,38 +111,48 @@ class Slice:
     start_to: int | None
 
 
-def newest_first(start_min: int | None, start_max: int | None, *, now_ns: int | None = None) -> Iterator[Slice]:
-    """Disjoint slices of journey start times, newest first, each twice as long as the one before,
-    covering every journey that can overlap ``[start_min, start_max]``.
-
-    Searches answer the newest ``limit`` journeys, so they look at the newest slice first and stop
-    once they have enough (as Tempo searches its newest blocks first): a common search over days
-    of data reads minutes of it. Spans are stored in arrival order, close to start order, so a
-    slice's spans lie in a few row groups that DuckDB's zone maps find.
-    """
-    anchor = start_max if start_max is not None else (now_ns if now_ns is not None else time.time_ns())
-    width = MIN_SLICE_NS if start_min is None else max(MIN_SLICE_NS, (anchor - start_min) // 256)
-    upper = start_max
-    lower = anchor - width
-    for _ in range(_MAX_DOUBLINGS):
-        if start_min is not None and lower <= start_min:
-            break
-        yield Slice(lower, upper)
-        upper = lower - 1
-        width *= 2
-        lower = upper - width
-    yield Slice(None, upper)  # the rest: journeys that began before the range and overlap it
-
-
 def slices_to_read(
     cursor: duckdb.DuckDBPyConnection, tenant: str, start_min: int | None, start_max: int | None
 ) -> Iterator[tuple[Slice, tuple[int, int]]]:
-    """The ``newest_first`` slices that hold journeys overlapping ``[start_min, start_max]``, each
-    with its ``span_bounds``; a search reads them in turn until it has enough."""
-    for window in newest_first(start_min, start_max):
+    """Disjoint slices of the journeys overlapping ``[start_min, start_max]``, newest start first,
+    each with its ``span_bounds``; a search reads them in turn until it has enough.
+
+    Searches answer the newest ``limit`` journeys, so they look at the newest slice first and stop
+    once they have enough (as Tempo searches its newest blocks first). Slices are cut by journey
+    count, not by time: the first holds the newest ``FIRST_SLICE_JOURNEYS``, wherever they lie
+    (a file whose newest data is a day old, a burst of thousands of calls in one minute), and each
+    later one four times as many. Spans are stored in arrival order, close to start order, so a
+    slice's spans lie in a few row groups that DuckDB's zone maps find.
+    """
+    upper, size = start_max, FIRST_SLICE_JOURNEYS
+    while True:
+        lower = _nth_newest_start(cursor, tenant, start_min, upper, size)
+        window = Slice(lower, upper)
         bounds = span_bounds(cursor, tenant, window, overlap_from=start_min)
-        if bounds is not None:
-            yield window, bounds
+        if bounds is None:
+            return
+        yield window, bounds
+        if lower is None:
+            return
+        upper, size = lower - 1, size * 4
+
+
+def _nth_newest_start(
+    cursor: duckdb.DuckDBPyConnection, tenant: str, overlap_from: int | None, start_to: int | None, n: int
+) -> int | None:
+    """The start of the ``n``-th newest journey starting at or before ``start_to`` and ending at or
+    after ``overlap_from``; None when there are fewer than ``n``."""
+    where, params = ["tenant = ?"], [tenant]
+    for sql, value in (("start_unix_nano <= ?", start_to), ("end_unix_nano >= ?", overlap_from)):
+        if value is not None:
+            where.append(sql)
+            params.append(value)
+    row = cursor.execute(
+        f"SELECT start_unix_nano FROM journeys WHERE {' AND '.join(where)} "
+        "ORDER BY start_unix_nano DESC LIMIT 1 OFFSET ?",
+        [*params, n - 1],
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
 def span_bounds(

@@ -1,4 +1,4 @@
-"""Searches look at the newest journeys first (``storage.search.newest_first``) and stop once they
+"""Searches look at the newest journeys first (``storage.search.slices_to_read``) and stop once they
 have enough; these tests check that the answer is still exactly "the newest ``limit`` journeys
 matching", for Jaeger's search and for TraceQL, with journeys hours apart and one that began
 before the range and runs into it."""
@@ -7,40 +7,80 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import time
 import uuid
 
+import duckdb
 import httpx
 import pytest
 from jt_helpers import new_trace_id, simple_request, wait_until
 
-from journeytrace.storage.search import MIN_SLICE_NS, Slice, newest_first
+from journeytrace.storage import schema
+from journeytrace.storage.search import FIRST_SLICE_JOURNEYS, Slice, slices_to_read
 
 S = 10**9
 HOUR = 3600 * S
 
 
-@pytest.mark.parametrize("start_min", [None, 0, 10 * HOUR, 99 * HOUR])
-@pytest.mark.parametrize("start_max", [None, 100 * HOUR])
-def test_slices_cover_every_journey_start_once_newest_first(start_min: int | None, start_max: int | None) -> None:
-    now = 100 * HOUR
-    slices = list(newest_first(start_min, start_max, now_ns=now))
-    assert slices[0].start_to == start_max
-    assert slices[-1].start_from is None, "the last slice reaches back to journeys begun before the range"
-    for newer, older in itertools.pairwise(slices):
-        assert older.start_to is not None and newer.start_from is not None
-        assert older.start_to == newer.start_from - 1, "contiguous and disjoint"
-    widths = [s.start_to - s.start_from for s in slices[1:-1] if s.start_from is not None and s.start_to is not None]
-    assert all(b > a for a, b in itertools.pairwise(widths)), "each slice longer than the one before"
-    first = slices[0]
-    if first.start_from is not None:
-        assert (start_max if start_max is not None else now) - first.start_from >= MIN_SLICE_NS
-    if start_min is not None:
-        assert all(s.start_from is None or s.start_from > start_min for s in slices)
+def _slices(journeys: list[tuple[int, int]], start_min: int | None, start_max: int | None) -> list[tuple[Slice, tuple[int, int]]]:
+    """``slices_to_read`` over a real (in-memory) DuckDB holding journeys of these (start, end)."""
+    db = duckdb.connect()
+    schema.migrate(db)
+    db.executemany(
+        "INSERT INTO journeys (tenant, journey_id, start_unix_nano, end_unix_nano, services, updated_unix_nano) "
+        "VALUES ('default', ?, ?, ?, [], 0)",
+        [[f"j{i}", start, end] for i, (start, end) in enumerate(journeys)],
+    )
+    other = [["other", 0, 10**15]]  # another tenant's journey never counts
+    db.executemany("INSERT INTO journeys (tenant, journey_id, start_unix_nano, end_unix_nano, services, "
+                   "updated_unix_nano) VALUES (?, 'x', ?, ?, [], 0)", other)  # fmt: skip
+    return list(slices_to_read(db.cursor(), "default", start_min, start_max))
 
 
-def test_one_slice_when_the_range_is_tiny() -> None:
-    assert list(newest_first(5 * S, 6 * S)) == [Slice(None, 6 * S)]
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("bounded", [(False, False), (True, False), (False, True), (True, True)])
+def test_slices_hold_every_overlapping_journey_once_newest_first(seed: int, bounded: tuple[bool, bool]) -> None:
+    rng = random.Random(seed)
+    # Clusters of journeys (bursts of calls) hours apart, plus spread-out ones, some starting together.
+    starts = [rng.choice([5, 30, 31, 70]) * HOUR + rng.randrange(0, 60 * S) for _ in range(rng.randrange(0, 1500))]
+    starts += [rng.randrange(0, 100 * HOUR) for _ in range(rng.randrange(0, 300))]
+    starts += starts[:40]  # ties
+    journeys = [(start, start + rng.randrange(0, 2 * HOUR)) for start in starts]
+    start_min = 30 * HOUR if bounded[0] else None
+    start_max = 70 * HOUR + 30 * S if bounded[1] else None
+    slices = _slices(journeys, start_min, start_max)
+
+    def in_range(start: int, end: int) -> bool:
+        return (start_min is None or end >= start_min) and (start_max is None or start <= start_max)
+
+    def in_slice(window: Slice, start: int) -> bool:
+        return (window.start_from is None or start >= window.start_from) and (
+            window.start_to is None or start <= window.start_to)  # fmt: skip
+
+    expected = [j for j in journeys if in_range(*j)]
+    held = [[j for j in expected if in_slice(window, j[0])] for window, _ in slices]
+    assert sorted(j for group in held for j in group) == sorted(expected), "each overlapping journey in one slice"
+    if not expected:
+        assert slices == []
+        return
+    assert slices[0][0].start_to == start_max
+    for (newer, _), (older, _) in itertools.pairwise(slices):
+        assert newer.start_from is not None and older.start_to == newer.start_from - 1, "contiguous, newest first"
+    assert all(group for group in held), "no empty slice is read"
+    assert len(held[0]) >= min(FIRST_SLICE_JOURNEYS, len(expected))
+    for group in held[1:-1]:
+        assert len(group) >= FIRST_SLICE_JOURNEYS * 4, "later slices grow"
+    for (window, bounds), group in zip(slices, held, strict=True):
+        assert bounds == (min(s for s, _ in group), max(e for _, e in group)), "span bounds cover the slice's journeys"
+
+
+def test_the_first_slice_is_the_newest_journeys_however_old() -> None:
+    """A file whose newest journeys are days old: the first slice still holds the newest ones."""
+    journeys = [(i * S, i * S + 10 * S) for i in range(1000)]
+    window, bounds = _slices(journeys, None, None)[0]
+    assert window == Slice((1000 - FIRST_SLICE_JOURNEYS) * S, None)
+    assert bounds == ((1000 - FIRST_SLICE_JOURNEYS) * S, 1009 * S)
 
 
 def _send(server, tag: str, start: int, end: int) -> str:
