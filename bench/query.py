@@ -93,11 +93,15 @@ def timed(client: httpx.Client, requests: list[tuple[str, dict]], expect: int = 
         latencies.append(time.perf_counter() - began)
         if response.status_code != expect:
             raise SystemExit(f"GET {path} {params}: {response.status_code} {response.text[:300]}")
+    first = latencies[0]  # the first of its kind on this server: its caches are cold
     latencies.sort()
     print(f"  {requests[0][0][:40]}: p50 {statistics.median(latencies) * 1000:.1f} ms", file=sys.stderr)
     return {
         "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p90_ms": round(latencies[int(len(latencies) * 0.9)] * 1000, 1),
         "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, 1),
+        "max_ms": round(latencies[-1] * 1000, 1),
+        "first_ms": round(first * 1000, 1),
         "n": len(latencies),
     }
 
