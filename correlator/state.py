@@ -470,7 +470,7 @@ def _temp_table(cursor: duckdb.DuckDBPyConnection, name: str, **columns: list[st
     cursor.unregister(f"{name}_values")
 
 
-def _lookup(
+def lookup_rows(
     cursor: duckdb.DuckDBPyConnection,
     table: str,
     column: str,
@@ -482,7 +482,9 @@ def _lookup(
     """``_stored`` for a Python list of keys, answered directly: ``(rowid, *columns)`` of the rows
     whose indexed ``column`` equals ``key_sql`` of a key. Hash collisions come back too, so callers
     compare the real keys; one statement instead of three (a temp table of the keys, the lookup
-    and the read), and each statement costs milliseconds however little it does."""
+    and the read), and each statement costs milliseconds however little it does. The index serves
+    up to ~50 keys; past that DuckDB scans the hash column. Journey reads use it too
+    (``storage/reads.py``)."""
     return cursor.execute(
         _rows_by_hash(table, column, "SELECT unnest(?::VARCHAR[])", columns, key_sql), [sorted(keys)]
     ).fetchall()
@@ -524,20 +526,20 @@ def _neighbourhood(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list
     while frontier:
         asked.update(frontier)
         wanted = set(frontier)
-        rows = _lookup(cursor, "interactions", "interaction_hash", frontier, columns=_MEMBER_COLUMNS)
+        rows = lookup_rows(cursor, "interactions", "interaction_hash", frontier, columns=_MEMBER_COLUMNS)
         journeys = {row[7] for row in rows if row[1] == tenant and row[2] in wanted and row[7]} - loaded_journeys
         if journeys:
             loaded_journeys.update(journeys)
             members = {
                 member
-                for _, row_tenant, journey_id, interactions in _lookup(
+                for _, row_tenant, journey_id, interactions in lookup_rows(
                     cursor, "journeys", "journey_key", journeys, columns="tenant, journey_id, interactions",
                     key_sql=journey_key_sql)
                 if row_tenant == tenant and journey_id in journeys
                 for member in interactions
             }  # fmt: skip
             wanted |= members
-            rows += _lookup(cursor, "interactions", "interaction_hash", members, columns=_MEMBER_COLUMNS)
+            rows += lookup_rows(cursor, "interactions", "interaction_hash", members, columns=_MEMBER_COLUMNS)
         known = []  # found now, and stored before this batch
         for rid, row_tenant, interaction, platform, interaction_id, start, token, journey_id, received in rows:
             if row_tenant == tenant and interaction in wanted and interaction not in found.members:
@@ -554,7 +556,7 @@ def _neighbourhood(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list
                 for end in ("a", "b"):
                     found.links.update(
                         (a, b)
-                        for _, row_tenant, a, b in _lookup(cursor, table, f"{end}_hash", ends, columns="tenant, a, b")
+                        for _, row_tenant, a, b in lookup_rows(cursor, table, f"{end}_hash", ends, columns="tenant, a, b")
                         if row_tenant == tenant and (a if end == "a" else b) in ends
                     )
         frontier = {node for link in found.links for node in link} - found.members.keys() - asked
@@ -662,7 +664,7 @@ def _record_aliases(
 def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: list[str], members: list[str]) -> None:
     """Recompute the ``journeys`` rows of ``journeys`` from ``members``, all their interactions."""
     affected = set(journeys)
-    if stale := [rid for rid, row_tenant, journey_id in _lookup(cursor, "journeys", "journey_key", journeys,
+    if stale := [rid for rid, row_tenant, journey_id in lookup_rows(cursor, "journeys", "journey_key", journeys,
                                                                 columns="tenant, journey_id", key_sql=journey_key_sql)
                  if row_tenant == tenant and journey_id in affected]:  # fmt: skip
         cursor.execute("DELETE FROM journeys WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [stale])
