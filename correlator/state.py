@@ -110,7 +110,7 @@ def _stored(
 
 
 def _rows_by_hash(table: str, column: str, keys_sql: str, columns: str, key_sql: Callable[[str], str]) -> str:
-    """The query ``_stored`` and ``_lookup`` share: ``rid`` and ``columns`` of the rows of
+    """The query ``_stored`` and ``lookup_rows`` share: ``rid`` and ``columns`` of the rows of
     ``table`` whose indexed ``column`` equals ``key_sql`` of a value ``keys_sql`` selects."""
     return f"""
         SELECT t.rowid AS rid, {', '.join(f't.{c}' for c in columns.split(', '))}

@@ -200,6 +200,24 @@ def _record(row: tuple[Any, ...], quiet_before: int) -> dict[str, Any]:
     }
 
 
+_INTERACTION_COLUMNS = (
+    "tenant, interaction, platform, interaction_id, start_unix_nano, end_unix_nano, handoff_unix_nano, "
+    "has_handoff_span, journey_id"
+)
+_INDEX_KEYS = 50
+"""Keys per indexed lookup: DuckDB answers up to about this many from an index, more by a scan."""
+
+
+def _indexed(
+    cursor: duckdb.DuckDBPyConnection, table: str, column: str, keys: list[str], columns: str
+) -> list[tuple[Any, ...]]:
+    """``(rowid, *columns)`` of the rows of ``table`` whose lookup hash ``column`` is one of
+    ``keys``' (``correlator.state.lookup_rows``), ``_INDEX_KEYS`` keys per query so that every
+    query is answered from the index. Hash collisions come back too: callers compare the keys."""
+    return [row for i in range(0, len(keys), _INDEX_KEYS)
+            for row in lookup_rows(cursor, table, column, keys[i:i + _INDEX_KEYS], columns=columns)]  # fmt: skip
+
+
 def journey(
     cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str, *, quiet_before: int
 ) -> dict[str, Any] | None:
@@ -263,24 +281,6 @@ def journeys(
             record = {**record, "resolved_from": asked}
         answers.append(record)
     return answers
-
-
-_INTERACTION_COLUMNS = (
-    "tenant, interaction, platform, interaction_id, start_unix_nano, end_unix_nano, handoff_unix_nano, "
-    "has_handoff_span, journey_id"
-)
-_INDEX_KEYS = 50
-"""Keys per indexed lookup: DuckDB answers up to about this many from an index, more by a scan."""
-
-
-def _indexed(
-    cursor: duckdb.DuckDBPyConnection, table: str, column: str, keys: list[str], columns: str
-) -> list[tuple[Any, ...]]:
-    """``(rowid, *columns)`` of the rows of ``table`` whose lookup hash ``column`` is one of
-    ``keys``' (``correlator.state.lookup_rows``), ``_INDEX_KEYS`` keys per query so that every
-    query is answered from the index. Hash collisions come back too: callers compare the keys."""
-    return [row for i in range(0, len(keys), _INDEX_KEYS)
-            for row in lookup_rows(cursor, table, column, keys[i:i + _INDEX_KEYS], columns=columns)]  # fmt: skip
 
 
 def _assemble(

@@ -122,7 +122,8 @@ def slices_to_read(
     count, not by time: the first holds the newest ``FIRST_SLICE_JOURNEYS``, wherever they lie
     (a file whose newest data is a day old, a burst of thousands of calls in one minute), and each
     later one four times as many. Spans are stored in arrival order, close to start order, so a
-    slice's spans lie in a few row groups that DuckDB's zone maps find.
+    slice's spans lie in a few row groups that DuckDB's zone maps find; in a burst of concurrent
+    calls those row groups also hold millions of other journeys' spans (BENCHMARKS.md).
     """
     upper, size = start_max, FIRST_SLICE_JOURNEYS
     while True:
@@ -142,17 +143,24 @@ def _nth_newest_start(
 ) -> int | None:
     """The start of the ``n``-th newest journey starting at or before ``start_to`` and ending at or
     after ``overlap_from``; None when there are fewer than ``n``."""
-    where, params = ["tenant = ?"], [tenant]
-    for sql, value in (("start_unix_nano <= ?", start_to), ("end_unix_nano >= ?", overlap_from)):
-        if value is not None:
-            where.append(sql)
-            params.append(value)
+    where, params = _journeys_in(tenant, Slice(None, start_to), overlap_from)
     row = cursor.execute(
-        f"SELECT start_unix_nano FROM journeys WHERE {' AND '.join(where)} "
-        "ORDER BY start_unix_nano DESC LIMIT 1 OFFSET ?",
+        f"SELECT start_unix_nano FROM journeys WHERE {where} ORDER BY start_unix_nano DESC LIMIT 1 OFFSET ?",
         [*params, n - 1],
     ).fetchone()
     return None if row is None else int(row[0])
+
+
+def _journeys_in(tenant: str, window: Slice, overlap_from: int | None) -> tuple[str, list[Any]]:
+    """WHERE clause (over ``journeys``) for the tenant's journeys starting in ``window`` and ending
+    at or after ``overlap_from``."""
+    where, params = ["tenant = ?"], [tenant]
+    for sql, value in (("start_unix_nano >= ?", window.start_from), ("start_unix_nano <= ?", window.start_to),
+                       ("end_unix_nano >= ?", overlap_from)):  # fmt: skip
+        if value is not None:
+            where.append(sql)
+            params.append(value)
+    return " AND ".join(where), params
 
 
 def span_bounds(
@@ -161,15 +169,8 @@ def span_bounds(
     """The earliest start and latest end of the journeys in ``window`` ending at or after
     ``overlap_from``, or None when there are none: every span of those journeys lies within, so a
     search of their spans passes both bounds to DuckDB, whose zone maps then skip the rest."""
-    where, params = ["tenant = ?"], [tenant]
-    for sql, value in (("start_unix_nano >= ?", window.start_from), ("start_unix_nano <= ?", window.start_to),
-                       ("end_unix_nano >= ?", overlap_from)):  # fmt: skip
-        if value is not None:
-            where.append(sql)
-            params.append(value)
-    row = cursor.execute(
-        f"SELECT min(start_unix_nano), max(end_unix_nano) FROM journeys WHERE {' AND '.join(where)}", params
-    ).fetchone()
+    where, params = _journeys_in(tenant, window, overlap_from)
+    row = cursor.execute(f"SELECT min(start_unix_nano), max(end_unix_nano) FROM journeys WHERE {where}", params).fetchone()
     return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
 
 

@@ -10,6 +10,7 @@ import json
 import random
 import time
 import uuid
+from pathlib import Path
 
 import duckdb
 import httpx
@@ -23,9 +24,11 @@ S = 10**9
 HOUR = 3600 * S
 
 
-def _slices(journeys: list[tuple[int, int]], start_min: int | None, start_max: int | None) -> list[tuple[Slice, tuple[int, int]]]:
-    """``slices_to_read`` over a real (in-memory) DuckDB holding journeys of these (start, end)."""
-    db = duckdb.connect()
+def _slices(
+    path: Path, journeys: list[tuple[int, int]], start_min: int | None, start_max: int | None
+) -> list[tuple[Slice, tuple[int, int]]]:
+    """``slices_to_read`` over a DuckDB file holding journeys of these (start, end)."""
+    db = duckdb.connect(str(path))
     schema.migrate(db)
     db.executemany(
         "INSERT INTO journeys (tenant, journey_id, start_unix_nano, end_unix_nano, services, updated_unix_nano) "
@@ -35,12 +38,17 @@ def _slices(journeys: list[tuple[int, int]], start_min: int | None, start_max: i
     other = [["other", 0, 10**15]]  # another tenant's journey never counts
     db.executemany("INSERT INTO journeys (tenant, journey_id, start_unix_nano, end_unix_nano, services, "
                    "updated_unix_nano) VALUES (?, 'x', ?, ?, [], 0)", other)  # fmt: skip
-    return list(slices_to_read(db.cursor(), "default", start_min, start_max))
+    try:
+        return list(slices_to_read(db.cursor(), "default", start_min, start_max))
+    finally:
+        db.close()
 
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("bounded", [(False, False), (True, False), (False, True), (True, True)])
-def test_slices_hold_every_overlapping_journey_once_newest_first(seed: int, bounded: tuple[bool, bool]) -> None:
+def test_slices_hold_every_overlapping_journey_once_newest_first(
+    tmp_path: Path, seed: int, bounded: tuple[bool, bool]
+) -> None:
     rng = random.Random(seed)
     # Clusters of journeys (bursts of calls) hours apart, plus spread-out ones, some starting together.
     starts = [rng.choice([5, 30, 31, 70]) * HOUR + rng.randrange(0, 60 * S) for _ in range(rng.randrange(0, 1500))]
@@ -49,7 +57,7 @@ def test_slices_hold_every_overlapping_journey_once_newest_first(seed: int, boun
     journeys = [(start, start + rng.randrange(0, 2 * HOUR)) for start in starts]
     start_min = 30 * HOUR if bounded[0] else None
     start_max = 70 * HOUR + 30 * S if bounded[1] else None
-    slices = _slices(journeys, start_min, start_max)
+    slices = _slices(tmp_path / "j.duckdb", journeys, start_min, start_max)
 
     def in_range(start: int, end: int) -> bool:
         return (start_min is None or end >= start_min) and (start_max is None or start <= start_max)
@@ -75,10 +83,10 @@ def test_slices_hold_every_overlapping_journey_once_newest_first(seed: int, boun
         assert bounds == (min(s for s, _ in group), max(e for _, e in group)), "span bounds cover the slice's journeys"
 
 
-def test_the_first_slice_is_the_newest_journeys_however_old() -> None:
+def test_the_first_slice_is_the_newest_journeys_however_old(tmp_path: Path) -> None:
     """A file whose newest journeys are days old: the first slice still holds the newest ones."""
     journeys = [(i * S, i * S + 10 * S) for i in range(1000)]
-    window, bounds = _slices(journeys, None, None)[0]
+    window, bounds = _slices(tmp_path / "j.duckdb", journeys, None, None)[0]
     assert window == Slice((1000 - FIRST_SLICE_JOURNEYS) * S, None)
     assert bounds == ((1000 - FIRST_SLICE_JOURNEYS) * S, 1009 * S)
 
