@@ -168,14 +168,14 @@ def main() -> None:
         print(f"journey {journey['journey_id']}: {total} spans ({args.spans} sent + {total - args.spans} synthetic), "
               f"{journey['leg_count']} legs {journey['platforms']}")  # fmt: skip
         with httpx.Client(timeout=60.0) as client:
-            api = []
-            for _ in range(args.runs):
-                began = time.perf_counter()
-                size = len(client.get(f"{query}/api/journeys/{journey['journey_id']}").content)
-                api.append((time.perf_counter() - began) * 1000)
-        print(
-            f"GET /api/journeys/{{id}}: {size / 1e6:.1f} MB, p50 {statistics.median(api):.0f} ms, max {max(api):.0f} ms"
-        )
+            for view in ("full", "timeline"):  # the page asks for the timeline view
+                api = []
+                for _ in range(args.runs):
+                    began = time.perf_counter()
+                    size = len(client.get(f"{query}/api/journeys/{journey['journey_id']}", params={"view": view}).content)
+                    api.append((time.perf_counter() - began) * 1000)
+                print(f"GET /api/journeys/{{id}}?view={view}: {size / 1e6:.1f} MB, "
+                      f"p50 {statistics.median(api):.0f} ms, max {max(api):.0f} ms")  # fmt: skip
 
         rendered, painted = [], []
         with sync_playwright() as playwright:
@@ -210,19 +210,24 @@ def main() -> None:
             # (the data already in the page; after the runs above the code is compiled and warm)
             own = page.evaluate(
                 """async (runs) => {
-                const text = await (await fetch(location.pathname.replace('/journeys/', '/api/journeys/'))).text();
+                const text = await (await fetch(location.pathname.replace('/journeys/', '/api/journeys/') + '?view=timeline')).text();
                 const [{buildModel}, {createFlame}, {renderHeader}] = await Promise.all([
                     import('/web/journey/model.js'), import('/web/journey/flame.js'), import('/web/journey/header.js')]);
                 const main = document.querySelector('main');
                 const times = [];
                 for (let i = 0; i < runs; i++) {
-                    const began = performance.now();
+                    const t = [performance.now()];
                     const journey = JSON.parse(text);
+                    t.push(performance.now());
+                    const model = buildModel(journey);
+                    t.push(performance.now());
                     const flame = createFlame({onSelect() {}, onClose() {}});
                     main.replaceChildren(renderHeader(journey, null, {onInsight() {}}), flame.element);
-                    flame.update(buildModel(journey));
+                    flame.update(model);
+                    t.push(performance.now());
                     await new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)));
-                    times.push(performance.now() - began);
+                    t.push(performance.now());
+                    times.push(t.slice(1).map((v, k) => v - t[k]));
                     flame.destroy();
                 }
                 return times;
@@ -236,9 +241,12 @@ def main() -> None:
         print(
             f"navigation start → first paint with them:      p50 {statistics.median(painted):.0f} ms, max {max(painted):.0f} ms"
         )
+        whole = [sum(parts) for parts in own]
         print(
             f"the page's own work (JSON.parse → model → {total} bars → layout → paint, warm): "
-            f"p50 {statistics.median(own):.0f} ms, max {max(own):.0f} ms"
+            f"p50 {statistics.median(whole):.0f} ms, max {max(whole):.0f} ms; p50 of each step: "
+            + ", ".join(f"{name} {statistics.median(p[k] for p in own):.0f} ms"
+                        for k, name in enumerate(("JSON.parse", "model", "bars", "layout + paint")))
         )
     finally:
         server.send_signal(signal.SIGTERM)

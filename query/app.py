@@ -149,17 +149,31 @@ def create_app(
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
-    async def read_journey(journey_id: str) -> dict[str, Any] | JSONResponse:
+    async def read_journey(journey_id: str, view: str = "full") -> dict[str, Any] | JSONResponse:
         """The journey an ID (or an alias) names, or the 404 answer."""
         wanted = params.journey_id(journey_id)
         cutoff = quiet_before()
-        found = await store.read(lambda cursor: reads.journey(cursor, tenant, wanted, quiet_before=cutoff))
+        found = await store.read(lambda cursor: reads.journey(cursor, tenant, wanted, quiet_before=cutoff, view=view))
         return _error(404, f"journey {wanted} not found") if found is None else found
 
     @app.get("/api/journeys/{journey_id}")
-    async def get_journey(journey_id: str) -> Response:
-        found = await read_journey(journey_id)
+    async def get_journey(journey_id: str, view: str | None = None) -> Response:
+        """The journey; ``?view=timeline`` keeps of each span only what a timeline draws (see
+        ``/api/journeys/{id}/spans/{span_id}`` for one span in full)."""
+        found = await read_journey(journey_id, params.choice("view", view, reads.VIEWS))
         return found if isinstance(found, Response) else _json(found)
+
+    @app.get("/api/journeys/{journey_id}/spans/{span_id}")
+    async def get_journey_span(journey_id: str, span_id: str) -> Response:
+        """One span of the journey in full, as the full journey shows it."""
+        wanted, wanted_span = params.journey_id(journey_id), params.span_id(span_id)
+        cutoff = quiet_before()
+        found = await store.read(
+            lambda cursor: reads.journey_span(cursor, tenant, wanted, wanted_span, quiet_before=cutoff)
+        )
+        if found is None:
+            return _error(404, f"span {wanted_span} not found in journey {wanted}")
+        return _json(found)
 
     @app.get("/api/journeys/{journey_id}/otlp")
     async def download_journey(journey_id: str) -> Response:

@@ -21,6 +21,25 @@ def journey_id(value: str) -> str:
     return value.lower()
 
 
+_HEX16 = re.compile(r"[0-9a-fA-F]{16}")
+
+
+def span_id(value: str) -> str:
+    """A span ID: 16 hex characters, normalised to lower case."""
+    if not _HEX16.fullmatch(value):
+        raise BadParameter(f"span_id {value[:64]!r} is not 16 hex characters")
+    return value.lower()
+
+
+def choice(name: str, value: str | None, allowed: tuple[str, ...]) -> str:
+    """One of ``allowed`` (the first when not given)."""
+    if value is None or value == "":
+        return allowed[0]
+    if value not in allowed:
+        raise BadParameter(f"{name} {value[:32]!r} must be one of: {', '.join(allowed)}")
+    return value
+
+
 def timestamp(name: str, value: str | None) -> int | None:
     """Unix nanoseconds from an integer (ns since the epoch) or an ISO 8601 date/time (UTC if no zone)."""
     if value is None or value == "":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -129,6 +130,76 @@ def _span(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
+# What the Journey Explorer's timeline needs of a span (``view="timeline"``): its layer, colour,
+# label, place in the tree and the events that explain gaps. A 5,000-span journey's answer is
+# 4.7 MB in full and ~1.3 MB so, which the browser parses in a fraction of the time
+# (bench/web_journey.py); the page asks for a span in full when it is clicked (journey_span).
+_TIMELINE_ATTRIBUTES = frozenset({
+    semconv.CX_SPAN_TYPE, semconv.CX_PLATFORM_NAME, semconv.CX_HANDOFF_FROM_PLATFORM,
+    semconv.CX_HANDOFF_TO_PLATFORM, semconv.CX_TELEPHONY_ANI_NUMBER, semconv.CX_LEG_NUMBER,
+})  # fmt: skip
+VIEWS = ("full", "timeline")
+
+
+def _outline_span(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A stored span with only what ``_timeline`` keeps (and ``assembly`` reads): the cheap
+    half of ``_span``, for the spans of a timeline view."""
+    (trace_id, span_id, parent, _state, _flags, name, _kind, service, start, end, status_code,
+     status_message, attributes, resource_attributes, _scope, _scope_version, events, _links,
+     _extra, _interaction, span_type, *_stripped) = row  # fmt: skip
+    stored = orjson.loads(attributes)
+    attrs = {key: value for key, value in stored.items() if key in _TIMELINE_ATTRIBUTES}
+    if semconv.CX_SPAN_TYPE not in attrs and span_type is not None:
+        attrs[semconv.CX_SPAN_TYPE] = span_type
+    return {
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "parent_span_id": parent,
+        "name": name,
+        "service_name": service,
+        "start_unix_nano": start,
+        "end_unix_nano": end,
+        "status_code": _enum(STATUS_CODES, status_code),
+        "status_message": status_message or "",
+        "attributes": attrs,
+        "resource_attributes": _parsed_resource(resource_attributes),
+        "events": orjson.loads(events) if events and events != "[]" else [],
+    }
+
+
+def _timeline(span: dict[str, Any]) -> dict[str, Any]:
+    """A span as the timeline view answers it: ID, parent, name, service, times and status;
+    the attributes in ``_TIMELINE_ATTRIBUTES``; and only when they say something, the status
+    message, the resource's platform and service (when the span's own differ), its events'
+    names and times and ``synthetic``. The trace ID is the journey's."""
+    attrs = span["attributes"]
+    out = {
+        "span_id": span["span_id"],
+        "parent_span_id": span["parent_span_id"],
+        "name": span["name"],
+        "service_name": span["service_name"],
+        "start_unix_nano": span["start_unix_nano"],
+        "end_unix_nano": span["end_unix_nano"],
+        "status_code": span["status_code"],
+        "attributes": {key: value for key, value in attrs.items() if key in _TIMELINE_ATTRIBUTES},
+    }
+    if span["status_message"]:
+        out["status_message"] = span["status_message"]
+    resource = span["resource_attributes"]
+    own = {}
+    if (platform := resource.get(semconv.CX_PLATFORM_NAME)) is not None and platform != attrs.get(semconv.CX_PLATFORM_NAME):
+        own[semconv.CX_PLATFORM_NAME] = platform
+    if (service := resource.get(semconv.SERVICE_NAME)) is not None and service != span["service_name"]:
+        own[semconv.SERVICE_NAME] = service
+    if own:
+        out["resource_attributes"] = own
+    if span["events"]:
+        out["events"] = [{"time_unix_nano": e["time_unix_nano"], "name": e["name"]} for e in span["events"]]
+    if span.get("synthetic"):
+        out["synthetic"] = True
+    return out
+
+
 def resolve(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str) -> str:
     """The journey an ID names now: itself, the journey an alias was merged into, or the journey
     holding a span of that original trace ID."""
@@ -219,23 +290,40 @@ def _indexed(
 
 
 def journey(
-    cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str, *, quiet_before: int
+    cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str, *, quiet_before: int, view: str = "full"
 ) -> dict[str, Any] | None:
     """The journey (an alias resolves) with legs, correlation links, insights, summary and every
-    span, or None."""
-    return journeys(cursor, tenant, [journey_id], quiet_before=quiet_before)[0]
+    span, or None. ``view="timeline"``: each span only as the timeline draws it (``_outline_span``)."""
+    return journeys(cursor, tenant, [journey_id], quiet_before=quiet_before, view=view)[0]
+
+
+def journey_span(
+    cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str, span_id: str, *, quiet_before: int
+) -> dict[str, Any] | None:
+    """One span of the journey in full, exactly as the full journey shows it (trace and parent
+    rewritten, leg number, insights as events; synthetic spans too), or None. The other spans
+    are read only in outline: a click on a 5,000-span journey's chart costs a fraction of the
+    journey's read."""
+    found = journeys(cursor, tenant, [journey_id], quiet_before=quiet_before, view="timeline", full_span=span_id)[0]
+    if found is None:
+        return None
+    return next((span for span in found["spans"] if span["span_id"] == span_id), None)
 
 
 def journeys(
     cursor: duckdb.DuckDBPyConnection, tenant: str, journey_ids: list[str], *, quiet_before: int,
-    with_analysis: bool = True,
+    with_analysis: bool = True, view: str = "full", full_span: str | None = None,
 ) -> list[dict[str, Any] | None]:
     """``journey`` of each ID, in order, reading all of them with one query per table (a search
     page of 20 journeys costs about what one journey does).
 
     ``with_analysis`` adds what the analysis worker concluded (``insights``, ``summary``, and
     each insight as an event of the span it names); the worker itself reads without it.
+    ``view`` is one of ``VIEWS``; in the timeline view, the span ``full_span`` is read in full.
     """
+    if view not in VIEWS:
+        raise ValueError(f"view {view!r} is not one of {VIEWS}")
+    parse = _span if view == "full" else lambda row: _span(row) if row[1] == full_span else _outline_span(row)
     # The common case in one query: IDs that name a journey now; aliases and trace IDs resolve after.
     found = _journey_rows(cursor, tenant, journey_ids)
     resolved = [i if i in found else _merged_into(cursor, tenant, i) for i in journey_ids]
@@ -271,9 +359,13 @@ def journeys(
     ]
     for row in sorted(found_links, key=lambda r: (r[0], r[1], r[2])):
         links_of[journey_of[row[0]]].append(assembly.Link(*row))
-    built = {i: _assemble(found[i][:-2], spans_of[i], interactions_of[i], links_of[i], quiet_before) for i in ids}
+    built = {i: _assemble(found[i][:-2], spans_of[i], interactions_of[i], links_of[i], quiet_before, parse) for i in ids}
     if with_analysis:
         _add_analysis(cursor, tenant, {i: r for i, r in built.items() if r is not None})
+    if view == "timeline":
+        for record in built.values():
+            if record is not None:
+                record["spans"] = [span if span["span_id"] == full_span else _timeline(span) for span in record["spans"]]
     answers = []
     for asked, name in zip(journey_ids, resolved, strict=True):
         record = built.get(name)
@@ -285,13 +377,13 @@ def journeys(
 
 def _assemble(
     row: tuple[Any, ...], span_rows: list[tuple[Any, ...]], interactions: list[assembly.InteractionRow],
-    links: list[assembly.Link], quiet_before: int,
+    links: list[assembly.Link], quiet_before: int, parse: Callable[[tuple[Any, ...]], dict[str, Any]],
 ) -> dict[str, Any] | None:
     if not span_rows:
         return None
     journey_id = row[0]
     spans, legs = assembly.assemble(
-        journey_id, [_span(r) for r in span_rows], interactions, links, [r[19] for r in span_rows]
+        journey_id, [parse(r) for r in span_rows], interactions, links, [r[19] for r in span_rows]
     )
     record = _record(row, quiet_before)
     record["legs"] = [{k: v for k, v in leg.items() if k != "interactions"} for leg in legs]

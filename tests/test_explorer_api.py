@@ -98,6 +98,54 @@ def test_a_journey_downloads_as_otlp_json(module_server, client) -> None:
     assert client.get("/api/journeys/not-an-id/otlp").status_code == 400
 
 
+TIMELINE_ATTRIBUTES = {"cx.span.type", "cx.platform.name", "cx.handoff.from.platform", "cx.handoff.to.platform",
+                       "cx.telephony.ani.number", "cx.leg.number"}  # fmt: skip
+TIMELINE_FIELDS = {"span_id", "parent_span_id", "name", "service_name", "start_unix_nano", "end_unix_nano", "status_code",
+                   "attributes", "status_message", "resource_attributes", "events", "synthetic"}  # fmt: skip
+
+
+def test_a_journey_reads_in_outline_and_each_span_in_full(module_server, client) -> None:
+    """The page draws from ``?view=timeline`` and asks for a clicked span in full: the outline
+    keeps what the chart needs of every span, and each span reads back exactly as the full
+    journey shows it (synthetic root and handoffs, rewritten parents, leg numbers, insight events)."""
+    simulated = simulator.journeys(29, 6, time.time_ns() - 3600 * simulator.S)
+    post_simulated(module_server, simulated)
+    ids = [wait_until(lambda j=j: settled_journey(client, j), timeout=READ_TIMEOUT * 2)["journey_id"] for j in simulated]
+    seen_events = seen_synthetic = False
+    for journey_id in ids:
+        full_answer = client.get(f"/api/journeys/{journey_id}")
+        outline_answer = client.get(f"/api/journeys/{journey_id}", params={"view": "timeline"})
+        assert outline_answer.status_code == 200
+        full, outline = full_answer.json(), outline_answer.json()
+        assert len(outline_answer.content) < len(full_answer.content) / 2
+        assert {k: v for k, v in outline.items() if k != "spans"} == {k: v for k, v in full.items() if k != "spans"}
+        assert [s["span_id"] for s in outline["spans"]] == [s["span_id"] for s in full["spans"]]
+        for brief, span in zip(outline["spans"], full["spans"], strict=True):
+            assert set(brief) <= TIMELINE_FIELDS
+            for key in ("parent_span_id", "name", "service_name", "start_unix_nano", "end_unix_nano", "status_code"):
+                assert brief[key] == span[key], key
+            assert brief["attributes"] == {k: v for k, v in span["attributes"].items() if k in TIMELINE_ATTRIBUTES}
+            assert brief.get("status_message", "") == span["status_message"]
+            events = [{"time_unix_nano": e["time_unix_nano"], "name": e["name"]} for e in span["events"]]
+            assert brief.get("events", []) == events
+            assert brief.get("synthetic", False) == span.get("synthetic", False)
+            seen_events, seen_synthetic = seen_events or bool(events), seen_synthetic or brief.get("synthetic", False)
+            own, resource = brief.get("resource_attributes", {}), span["resource_attributes"]
+            assert own.get("service.name", brief["service_name"]) == resource.get("service.name", brief["service_name"])
+            platform = span["attributes"].get("cx.platform.name") or resource.get("cx.platform.name")
+            assert (brief["attributes"].get("cx.platform.name") or own.get("cx.platform.name")) == platform
+            one = client.get(f"/api/journeys/{journey_id}/spans/{span['span_id'].upper()}")
+            assert one.status_code == 200 and one.json() == span
+    assert seen_events and seen_synthetic
+    assert client.get(f"/api/journeys/{journey_id}/spans/{'0' * 16}").json() == {
+        "error": f"span {'0' * 16} not found in journey {journey_id}"}  # fmt: skip
+    assert client.get(f"/api/journeys/{'0' * 32}/spans/{full['spans'][1]['span_id']}").status_code == 404
+    bad = client.get(f"/api/journeys/{journey_id}/spans/xyz")
+    assert bad.status_code == 400 and bad.json() == {"error": "span_id 'xyz' is not 16 hex characters"}
+    bad = client.get(f"/api/journeys/{journey_id}", params={"view": "brief"})
+    assert bad.status_code == 400 and bad.json() == {"error": "view 'brief' must be one of: full, timeline"}
+
+
 def test_pages_are_served_and_an_old_journey_id_redirects(module_server, client) -> None:
     for path in ("/", "/analytics", f"/journeys/{'0' * 32}", "/journeys/not-an-id"):
         answer = client.get(path)
@@ -118,6 +166,8 @@ def test_pages_are_served_and_an_old_journey_id_redirects(module_server, client)
     assert merged != alone
     answer = client.get(f"/journeys/{alone}", follow_redirects=False)
     assert answer.status_code == 307 and answer.headers["location"] == f"/journeys/{merged}"
+    span = client.get(f"/api/journeys/{merged}").json()["spans"][-1]
+    assert client.get(f"/api/journeys/{alone}/spans/{span['span_id']}").json() == span  # the alias reads its spans
     for interaction in journey.interactions:  # a platform's own ID opens its journey too
         answer = client.get(f"/journeys/{interaction.interaction_id}", follow_redirects=False)
         assert answer.status_code == 307 and answer.headers["location"] == f"/journeys/{merged}"

@@ -210,10 +210,18 @@ def test_clicking_a_bar_shows_its_attributes_metrics_logs_and_insights(
     by_id = {s["span_id"]: s for s in multi["spans"]}
     insight = next(i for i in multi["insights"] if by_id[i["span_id"]]["attributes"].get("cx.platform.interaction.id"))
     span = by_id[insight["span_id"]]
-    page.click(f'.jt-bar[data-span-id="{span["span_id"]}"]')
+    bar = page.locator(f'.jt-bar[data-span-id="{span["span_id"]}"]')
+    bar.hover()  # the tooltip comes with the pointer: name, duration, type, platform
+    assert bar.get_attribute("title").startswith(f'{span["name"]} — ')
+    assert f'({span["attributes"]["cx.span.type"]}, ' in bar.get_attribute("title")
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    bar.click()
     panel = page.locator(".jt-panel .jt-details")
     panel.wait_for()
     assert panel.get_attribute("data-detail-span-id") == span["span_id"]
+    # the chart holds spans in outline; the panel asked for this one in full
+    assert asked == [f"{module_server.query_url}/api/journeys/{multi['journey_id']}/spans/{span['span_id']}"]
     assert span["name"] in panel.locator("h2").inner_text()
     # attributes, sorted, the interaction ID with a copy button that copies it
     keys = panel.locator(".jt-attrs[data-attributes=attributes] tr").evaluate_all(
@@ -495,8 +503,8 @@ def test_opening_a_journey_asks_for_it_once_before_the_modules_load(page: Any, m
     asked: list[str] = []
     page.on("request", lambda request: asked.append(request.url))
     open_journey(page, module_server.query_url, multi["journey_id"], len(multi["spans"]))
-    reads = [u for u in asked if u.endswith(f"/api/journeys/{multi['journey_id']}")]
-    assert len(reads) == 1, asked
+    reads = [u for u in asked if f"/api/journeys/{multi['journey_id']}" in u and "/spans/" not in u]
+    assert reads == [f"{module_server.query_url}/api/journeys/{multi['journey_id']}?view=timeline"], asked
     modules = [u for u in asked if u.endswith(".js")]
     assert asked.index(reads[0]) < asked.index(next(u for u in modules if u.endswith("/web/journey.js"))), asked
     assert modules_not_preloaded(page) == []

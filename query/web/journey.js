@@ -21,7 +21,7 @@ export function render(root, id) {
   // index.html asked already when the page was opened on this journey (once: later visits ask anew).
   const early = window.__journeyFirst;
   window.__journeyFirst = null;
-  const first = !valid ? null : early && early.id === id.toLowerCase() ? early.response : fetch(`/api/journeys/${id.toLowerCase()}`, {
+  const first = !valid ? null : early && early.id === id.toLowerCase() ? early.response : fetch(`/api/journeys/${id.toLowerCase()}?view=timeline`, {
     signal: abort.signal, cache: "no-store", headers: { Accept: "application/json" },
   });
   if (first) first.catch(() => {}); // page.js handles a failure; this keeps it from being "unhandled"

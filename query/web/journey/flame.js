@@ -131,9 +131,16 @@ export function createFlame({ onSelect, onClose }) {
     if (root) classes.push("jt-root");
     if (s.status_code === "STATUS_CODE_ERROR") classes.push("err");
     if (s.synthetic) classes.push("synthetic");
+    // No tooltip or tabindex here: thousands of attributes cost the first paint; the tooltip is
+    // set when the pointer first reaches the bar (tip), the tabindex when focus does (setFocus).
+    return `<div class="${classes.join(" ")}" data-span-id="${esc(item.id)}" data-layer="${esc(item.layer)}" data-span-type="${item.type}" role="button" style="left:${pct(item.x)};width:${pct(item.w)};top:${top}px"></div>`;
+  }
+
+  /** The bar's tooltip: name, duration, type and layer. */
+  function tip(item) {
+    const s = item.span;
     const rawType = (s.attributes && s.attributes["cx.span.type"]) || "span";
-    const tip = `${s.name} — ${duration(s.end_unix_nano - s.start_unix_nano)} (${rawType}, ${platformLabel(item.layer)})`;
-    return `<div class="${classes.join(" ")}" data-span-id="${esc(item.id)}" data-layer="${esc(item.layer)}" data-span-type="${item.type}" tabindex="-1" role="button" title="${esc(tip)}" style="left:${pct(item.x)};width:${pct(item.w)};top:${top}px"></div>`;
+    return `${s.name} — ${duration(s.end_unix_nano - s.start_unix_nano)} (${rawType}, ${platformLabel(item.layer)})`;
   }
 
   /** After a zoom or resize: labels on bars wide enough, the ticks, the zoom level. */
@@ -263,6 +270,13 @@ export function createFlame({ onSelect, onClose }) {
     drag = { x: event.clientX, left: scroll.scrollLeft, moved: false };
     window.addEventListener("pointermove", onMove);
     window.addEventListener("pointerup", onUp);
+  });
+  scroll.addEventListener("pointerover", (event) => {
+    const bar = event.target.closest(".jt-bar");
+    if (bar && !bar.title && model) {
+      const item = model.byId.get(bar.dataset.spanId);
+      if (item) bar.title = tip(item);
+    }
   });
   scroll.addEventListener("click", (event) => {
     if (suppressClick) {

@@ -2,7 +2,7 @@
 // progress it polls GET /api/journeys/{id} every 2 s and redraws when data or analysis changed,
 // keeping the zoom and the selected span.
 
-import { uiConfig } from "../api.js";
+import { getJSON, uiConfig } from "../api.js";
 import { renderDetails } from "./details.js";
 import { createFlame } from "./flame.js";
 import { el } from "./fmt.js";
@@ -64,10 +64,45 @@ export function mount(root, id, { first, abort }) {
       panel.replaceChildren();
       return;
     }
+    // The chart holds each span in outline (?view=timeline); the panel shows it in full, asked
+    // for once per span and journey version (a live update shows the older one until then).
+    const cached = spans.get(item.id);
+    if (!cached || cached.version !== state.stamp) fetchSpan(item.id);
+    if (!cached) {
+      if (!panel.querySelector(".jt-panel-loading")) {
+        panel.replaceChildren(el("p", { class: "jt-panel-loading", role: "status", text: `Loading ${item.span.name}…` }));
+      }
+      panel.hidden = false;
+      return;
+    }
+    const full = cached.value;
     const scrolled = panel.scrollTop; // a live redraw keeps the reader's place
-    panel.replaceChildren(renderDetails(item, state.journey, state, { onSelect: (spanId) => open(spanId, { show: true }), onClose: close }));
+    const shown = full instanceof Error ? item : { ...item, span: full };
+    panel.replaceChildren(renderDetails(shown, state.journey, state, { onSelect: (spanId) => open(spanId, { show: true }), onClose: close }));
+    if (full instanceof Error) panel.prepend(el("p", { class: "jt-panel-error", role: "alert", text: `Only an outline of this span could be shown: ${full.message}` }));
     panel.hidden = false;
     panel.scrollTop = scrolled;
+  }
+
+  const spans = new Map(); // span ID → {version: the journey's stamp, value: the span in full or the Error instead}
+  const asked = new Set();
+
+  async function fetchSpan(spanId) {
+    if (asked.has(spanId)) return;
+    asked.add(spanId);
+    const version = state.stamp;
+    let found;
+    try {
+      found = await getJSON(`/api/journeys/${state.id}/spans/${spanId}`, {}, { signal: abort.signal });
+    } catch (error) {
+      if (error.name === "AbortError") return;
+      found = error;
+    } finally {
+      asked.delete(spanId);
+    }
+    if (stopped) return;
+    spans.set(spanId, { version, value: found });
+    if (state.selected === spanId) drawPanel();
   }
 
   function draw(journey, cfg) {
@@ -88,7 +123,7 @@ export function mount(root, id, { first, abort }) {
   async function load(initial) {
     let answer;
     try {
-      answer = await (initial || fetch(`/api/journeys/${state.id}`, { signal: abort.signal, cache: "no-store", headers: { Accept: "application/json" } }));
+      answer = await (initial || fetch(`/api/journeys/${state.id}?view=timeline`, { signal: abort.signal, cache: "no-store", headers: { Accept: "application/json" } }));
     } catch {
       if (!stopped) schedule(initial ? 0 : POLL_MS); // offline for a moment: try again
       return;
