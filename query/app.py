@@ -17,7 +17,10 @@ from fastapi.responses import (
     Response,
     StreamingResponse,
 )
-from journeytrace.query import analytics, assets, jaeger, params
+from starlette.datastructures import QueryParams
+
+from journeytrace.errors import Overloaded, StorageUnavailable
+from journeytrace.query import analytics, assets, first_answer, jaeger, params
 from journeytrace.query.jaeger_model import otlp_resource_spans
 from journeytrace.query.params import BadParameter
 from journeytrace.query.responses import dumps, json_response
@@ -87,9 +90,8 @@ def create_app(
         """The insight catalogue: every rule's ID, category, severities and description (docs/insights.md)."""
         return {"rules": insight_rules()}
 
-    def list_filters(request: Request) -> dict[str, Any]:
-        """The journey list's filters, shared by the list and its live stream."""
-        query = request.query_params
+    def list_filters(query: QueryParams) -> dict[str, Any]:
+        """The journey list's filters, shared by the list, its live stream and the home page."""
         phone = query.get("phone")
         phone_hash = None
         if phone:
@@ -115,7 +117,7 @@ def create_app(
 
     @app.get("/api/journeys")
     async def list_journeys(request: Request) -> Response:
-        filters = list_filters(request)
+        filters = list_filters(request.query_params)
         cutoff = quiet_before()
         journeys = await store.read(
             lambda cursor: reads.list_journeys(cursor, tenant, quiet_before=cutoff, **filters)
@@ -126,7 +128,7 @@ def create_app(
     async def stream_journeys(request: Request) -> StreamingResponse:
         """Server-sent events: ``journey`` with a list record (as ``/api/journeys`` gives it, same
         filters) each time a matching journey gains data or new analysis; ``ready`` first."""
-        filters = list_filters(request)
+        filters = list_filters(request.query_params)
         poll = params.seconds("poll", request.query_params.get("poll"), default=1.0, low=0.1, high=60.0)
 
         def _changes(cursor: Any, *, since: tuple[int, int], quiet_before: int) -> tuple[list[Any], tuple[int, int]]:
@@ -200,10 +202,32 @@ def create_app(
             return _error(404, f"no file /web/{path[:200]}")
         return assets.respond(found, request)
 
+    # Every page is index.html with the insight catalogue inside; the home page also carries
+    # its list's first answer (query/first_answer.py).
+    rules_answer = {"rules": insight_rules()}
+    index = web["index.html"]
+    page_html = first_answer.with_answers(index.body, rules_answer)
+    page_asset = assets.Asset(page_html, index.media_type, assets.etag_of(page_html))
+
     @app.get("/", include_in_schema=False)
+    async def home(request: Request) -> Response:
+        query = first_answer.list_api_params(request.query_params)
+        first = None
+        if query is not None:
+            try:
+                filters, cutoff = list_filters(QueryParams(query)), quiet_before()
+                journeys = await store.read(
+                    lambda cursor: reads.list_journeys(cursor, tenant, quiet_before=cutoff, **filters)
+                )
+                first = (query, {"journeys": journeys})
+            except (BadParameter, StorageUnavailable, Overloaded):
+                pass  # the page asks the API itself, which explains the problem
+        body = first_answer.with_answers(index.body, rules_answer, first)
+        return Response(body, media_type=index.media_type, headers={"Cache-Control": "no-store"})
+
     @app.get("/analytics", include_in_schema=False)
-    async def page(request: Request) -> Response:
-        return assets.respond(web["index.html"], request)
+    async def analytics_page(request: Request) -> Response:
+        return assets.respond(page_asset, request)
 
     @app.get("/journeys/{journey_id}", include_in_schema=False, response_model=None)
     async def journey_page(journey_id: str, request: Request) -> Response:
@@ -216,6 +240,6 @@ def create_app(
         name = await store.read(lambda cursor: reads.resolve(cursor, tenant, wanted))
         if name != wanted:
             return RedirectResponse(f"/journeys/{name}", status_code=307)
-        return assets.respond(web["index.html"], request)  # the page says so when no journey has that ID
+        return assets.respond(page_asset, request)  # the page says so when no journey has that ID
 
     return app

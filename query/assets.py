@@ -34,8 +34,12 @@ def load(directory: Path) -> dict[str, Asset]:
         if path.is_file():
             body = path.read_bytes()
             media_type = _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            assets[path.relative_to(directory).as_posix()] = Asset(body, media_type, f'"{hashlib.sha1(body).hexdigest()[:16]}"')
+            assets[path.relative_to(directory).as_posix()] = Asset(body, media_type, etag_of(body))
     return assets
+
+
+def etag_of(body: bytes) -> str:
+    return f'"{hashlib.sha1(body).hexdigest()[:16]}"'
 
 
 def respond(asset: Asset, request: Request) -> Response:

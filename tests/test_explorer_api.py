@@ -4,6 +4,7 @@ events), the OTLP download, page routes (a merged-away ID redirects) and the UI 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from typing import Any
@@ -12,6 +13,7 @@ import httpx
 from jt_helpers import READ_TIMEOUT, journey_of_interaction, post_simulated, settled_journey, wait_until
 
 from journeytrace import simulator
+from journeytrace.query.first_answer import with_answers
 
 SERVER_ARGS = ("--jaeger-ui-url", "http://jaeger.example:16686", "--grafana-url", "http://grafana.example:3000")
 
@@ -171,6 +173,42 @@ def test_pages_are_served_and_an_old_journey_id_redirects(module_server, client)
     for interaction in journey.interactions:  # a platform's own ID opens its journey too
         answer = client.get(f"/journeys/{interaction.interaction_id}", follow_redirects=False)
         assert answer.status_code == 307 and answer.headers["location"] == f"/journeys/{merged}"
+
+
+def _embedded(html: str, element_id: str) -> tuple[dict[str, str], Any] | None:
+    """The attributes and JSON of ``<script type="application/json" id=element_id>`` in ``html``."""
+    found = re.search(rf'<script type="application/json" id="{element_id}"([^>]*)>(.*?)</script>', html, re.S)
+    if found is None:
+        return None
+    return dict(re.findall(r'(\S+)="([^"]*)"', found.group(1))), json.loads(found.group(2))
+
+
+def test_pages_carry_the_insight_catalogue_and_the_home_page_its_first_list(module_server, client) -> None:
+    rules = client.get("/api/insights/rules").json()
+    [journey] = simulator.journeys(31, 1, time.time_ns() - 3600 * simulator.S, ["twilio_vapi"])
+    post_simulated(module_server, [journey])
+    wait_until(lambda: settled_journey(client, journey), timeout=READ_TIMEOUT * 2)
+    for path in ("/", "/analytics", f"/journeys/{'0' * 32}", "/?phone=not-a-number"):
+        answer = client.get(path)
+        assert _embedded(answer.text, "jt-insight-rules") == ({}, rules), path
+    home = client.get("/", params={"limit": "7", "platform": "vapi, twilio"})
+    assert home.headers["cache-control"] == "no-store"
+    attributes, body = _embedded(home.text, "jt-first-list")
+    assert attributes == {"data-params": "platform=vapi&amp;platform=twilio&amp;limit=7"}
+    assert body == client.get("/api/journeys", params=[("platform", "vapi"), ("platform", "twilio"), ("limit", 7)]).json()
+    assert body["journeys"]
+    # what the page computes from the browser (a quick range, a page cursor) or the API refuses: not embedded
+    for params in ({"range": "1h"}, {"before": "1795945730734790448"}, {"phone": "not-a-number"}, {"insight": "no_such_rule"}):
+        assert _embedded(client.get("/", params=params).text, "jt-first-list") is None, params
+
+
+def test_an_embedded_answer_cannot_end_its_script_element() -> None:
+    html = b'<head>\n  <script type="module" src="/web/app.js"></script>\n</head>'
+    sneaky = {"journeys": [{"queue": "</script><script>alert(1)</script><!--"}]}
+    page = with_answers(html, {"rules": []}, ("queue=%3C%2Fscript%3E", sneaky)).decode()
+    assert page.count("</script>") == 3 and "<!--" not in page
+    assert _embedded(page, "jt-first-list") == ({"data-params": "queue=%3C%2Fscript%3E"}, sneaky)
+    assert page.index('id="jt-first-list"') < page.index('<script type="module"')
 
 
 def _only(journey: simulator.SimulatedJourney, posts: list[Any]) -> simulator.SimulatedJourney:

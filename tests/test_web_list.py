@@ -418,3 +418,49 @@ def test_the_shared_format_and_api_helpers(page, module_server) -> None:
     assert got["query"] == "platform=a&platform=b&limit=5"
     assert got["rulesCached"]
     assert got["config"] == {"jaeger_ui_url": "", "grafana_url": "", "grafana_tempo_datasource": ""}
+
+
+def test_the_home_page_carries_its_first_answer_and_the_page_uses_it_only_for_its_own_query(
+    page, module_server, client, settled
+) -> None:
+    """The server puts the list's first answer and the insight catalogue in the HTML
+    (query/first_answer.py): the page draws its rows without asking the API for them, and
+    the server's copy of the page's query string is exactly the one the page would send."""
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    open_list(page, module_server, "?limit=100")
+    assert row_ids(page) == api_ids(client, {"limit": 100})
+    stream = next(i for i, url in enumerate(asked) if "/api/journeys/stream" in url)
+    assert not [url for url in asked[:stream] if "/api/journeys?" in url or "/api/insights/rules" in url], asked
+    # the rows came from the HTML: the page's only read of the list is the live stream's refresh
+    assert page.evaluate("document.getElementById('jt-first-list')") is None  # taken once
+    # a quick range depends on the browser's clock: the page asks for itself, and still shows the answer
+    asked.clear()
+    open_list(page, module_server, "?range=30d&limit=100")
+    first = next(url for url in asked if "/api/journeys?" in url)
+    assert "from=" in first and "limit=100" in first
+    # the server mirrors the page's query building (list/query.js readFilters + apiParams)
+    from starlette.datastructures import QueryParams
+
+    from journeytrace.query.first_answer import list_api_params
+
+    searches = [
+        "", "?limit=100", "?limit=7abc", "?limit=0", "?limit=5000", "?limit=+20", "?phone=+1%20415%20555%200100",
+        "?platform=vapi,polyai&platform=%20vapi%20&platform=twilio", "?insight=low_mos&insight=low_mos,handoff_failed",
+        "?status=complete&outcome=abandoned&interaction_id=%20CA123%20", "?queue=Billing&path=polyai,amazon_connect&agent=a%26b",
+        "?from=2026-11-28T00:00:00Z&to=1795945730734790448", "?status=complete&status=in_progress", "?unknown=1&limit=30",
+    ]  # fmt: skip
+    page_built = page.evaluate(
+        """async (searches) => {
+          const q = await import("/web/list/query.js");
+          return searches.map((s) => q.apiParams(q.readFilters(new URLSearchParams(s))).toString());
+        }""",
+        searches,
+    )
+    normalised = page.evaluate(
+        "(queries) => queries.map((s) => new URLSearchParams(s).toString())",
+        [list_api_params(QueryParams(s.lstrip("?"))) for s in searches],
+    )
+    assert normalised == page_built
+    for relative in ("?range=1h", "?before=1795945730734790448", "?range=24h&limit=100"):
+        assert list_api_params(QueryParams(relative.lstrip("?"))) is None

@@ -45,9 +45,25 @@ function once(key, load) {
   return cache.get(key);
 }
 
-/** The insight catalogue: [{id, category, severity, severities, description}] (fetched once). */
+/** The answer the server placed in the page as `<script type="application/json" id=…>` (see
+ * query/first_answer.py), taken once: null when absent, already taken or unreadable. */
+export function embeddedAnswer(id, reviver) {
+  const element = document.getElementById(id);
+  if (!element) return null;
+  element.remove();
+  try {
+    return { params: element.dataset.params ?? null, body: JSON.parse(element.textContent, reviver) };
+  } catch {
+    return null;
+  }
+}
+
+/** The insight catalogue: [{id, category, severity, severities, description}] (from the page, or fetched; once). */
 export function insightRules() {
-  return once("rules", () => getJSON("/api/insights/rules").then((body) => body.rules));
+  return once("rules", () => {
+    const embedded = embeddedAnswer("jt-insight-rules");
+    return embedded ? Promise.resolve(embedded.body.rules) : getJSON("/api/insights/rules").then((body) => body.rules);
+  });
 }
 
 /** {jaeger_ui_url, grafana_url, grafana_tempo_datasource}; empty strings when not configured (fetched once). */

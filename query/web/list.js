@@ -1,7 +1,7 @@
 // The journey list (`/`): the filter form, the results newest first with keyset paging, and
 // live updates over server-sent events while the first page is shown. The URL holds the search.
 
-import { getJSON, insightRules } from "./api.js";
+import { embeddedAnswer, getJSON, insightRules } from "./api.js";
 import { navigate } from "./app.js";
 import "./format.js"; // imported here too so the browser fetches it with the others, not a step later
 import { buildForm } from "./list/form.js";
@@ -64,7 +64,9 @@ export function render(root, url) {
   const firstPage = !filters.before;
 
   const aborter = new AbortController();
-  const firstAnswer = Promise.all([fetchPage(), insightRules().catch(() => [])]); // asked before the page is drawn
+  // The first page: the answer the server put in the HTML when it is for exactly this query,
+  // else asked now, before the page is drawn.
+  const firstAnswer = Promise.all([embeddedPage() || fetchPage(), insightRules().catch(() => [])]);
   firstAnswer.catch(() => {}); // handled in load()
   let disposed = false;
   let closeLive = null;
@@ -137,6 +139,12 @@ export function render(root, url) {
     showMessage(h("strong", {}, "The search failed: "), h("span", { class: "error-text" }, error.message));
     message.classList.add("error");
     setState("error");
+  }
+
+  function embeddedPage() {
+    const embedded = embeddedAnswer("jt-first-list", reviveRecord);
+    const wanted = apiParams(filters).toString();
+    return embedded && new URLSearchParams(embedded.params || "").toString() === wanted ? Promise.resolve(embedded.body) : null;
   }
 
   function fetchPage() {
