@@ -177,7 +177,7 @@ def test_pages_are_served_and_an_old_journey_id_redirects(module_server, client)
 
 def _embedded(html: str, element_id: str) -> tuple[dict[str, str], Any] | None:
     """The attributes and JSON of ``<script type="application/json" id=element_id>`` in ``html``."""
-    found = re.search(rf'<script type="application/json" id="{element_id}"([^>]*)>(.*?)</script>', html, re.S)
+    found = re.search(rf'<script type="application/json" id="{element_id}"([^>]*)>(.*?)</script>', html, re.DOTALL)
     if found is None:
         return None
     return dict(re.findall(r'(\S+)="([^"]*)"', found.group(1))), json.loads(found.group(2))
