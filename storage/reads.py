@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
 from typing import Any
 
 import duckdb
@@ -35,11 +34,15 @@ _STRIPPED_ORDER = (
 )
 assert frozenset(_STRIPPED_ORDER) - {semconv.CX_TELEPHONY_ANI_HASH} | {semconv.CX_TELEPHONY_ANI_NUMBER} == STRIPPED_KEYS
 
-_SPAN_SELECT = """
-SELECT trace_id, span_id, parent_span_id, trace_state, flags, name, kind, service_name,
+_SPAN_COLUMNS = """trace_id, span_id, parent_span_id, trace_state, flags, name, kind, service_name,
        start_unix_nano, end_unix_nano, status_code, status_message, attributes,
        resource_attributes, scope_name, scope_version, events, links, extra, interaction,
-       span_type, interaction_id, queue, agent, customer_phone_hash, journey_id
+       span_type, interaction_id, queue, agent, customer_phone_hash"""
+_TIMELINE_COLUMNS = """trace_id, span_id, parent_span_id, name, service_name, start_unix_nano, end_unix_nano,
+       status_code, status_message, attributes, resource_attributes, events, span_type, interaction"""
+"""What ``_outline_span`` reads: a third fewer values to bring into Python than ``_SPAN_COLUMNS``."""
+_SPAN_SELECT = """
+SELECT {columns}, journey_id
 FROM spans
 WHERE tenant = ? AND {journeys} AND received_unix_nano BETWEEN ? AND ?
 QUALIFY row_number() OVER (PARTITION BY journey_id, trace_id, span_id ORDER BY received_unix_nano DESC) = 1
@@ -142,16 +145,15 @@ VIEWS = ("full", "timeline")
 
 
 def _outline_span(row: tuple[Any, ...]) -> dict[str, Any]:
-    """A stored span with only what ``_timeline`` keeps (and ``assembly`` reads): the cheap
-    half of ``_span``, for the spans of a timeline view."""
-    (trace_id, span_id, parent, _state, _flags, name, _kind, service, start, end, status_code,
-     status_message, attributes, resource_attributes, _scope, _scope_version, events, _links,
-     _extra, _interaction, span_type, *_stripped) = row  # fmt: skip
+    """A stored span (a ``_TIMELINE_COLUMNS`` row) in ``_timeline``'s shape, plus the trace ID
+    and events that ``assembly`` and the insights need until ``_finish_outline``."""
+    (trace_id, span_id, parent, name, service, start, end, status_code, status_message, attributes,
+     resource_attributes, events, span_type, _interaction) = row  # fmt: skip
     stored = orjson.loads(attributes)
     attrs = {key: value for key, value in stored.items() if key in _TIMELINE_ATTRIBUTES}
     if semconv.CX_SPAN_TYPE not in attrs and span_type is not None:
         attrs[semconv.CX_SPAN_TYPE] = span_type
-    return {
+    span = {
         "trace_id": trace_id,
         "span_id": span_id,
         "parent_span_id": parent,
@@ -160,11 +162,38 @@ def _outline_span(row: tuple[Any, ...]) -> dict[str, Any]:
         "start_unix_nano": start,
         "end_unix_nano": end,
         "status_code": _enum(STATUS_CODES, status_code),
-        "status_message": status_message or "",
         "attributes": attrs,
-        "resource_attributes": _parsed_resource(resource_attributes),
-        "events": orjson.loads(events) if events and events != "[]" else [],
-    }
+        "events": [{"time_unix_nano": e["time_unix_nano"], "name": e["name"]} for e in orjson.loads(events)]
+        if events and events != "[]" else [],
+    }  # fmt: skip
+    if status_message:
+        span["status_message"] = status_message
+    if own := _own_resource(_parsed_resource(resource_attributes), attrs, service):
+        span["resource_attributes"] = own
+    return span
+
+
+def _finish_outline(span: dict[str, Any]) -> dict[str, Any]:
+    """An ``_outline_span`` after assembly and insights: the trace ID (the journey's), the
+    original trace ID and insight events' attributes go; empty events too."""
+    del span["trace_id"]
+    span["attributes"].pop(semconv.CX_ORIGINAL_TRACE_ID, None)
+    if not span["events"]:
+        del span["events"]
+    elif any("attributes" in e for e in span["events"]):
+        span["events"] = [{"time_unix_nano": e["time_unix_nano"], "name": e["name"]} for e in span["events"]]
+    return span
+
+
+def _own_resource(resource: dict[str, Any], attrs: dict[str, Any], service: str | None) -> dict[str, Any]:
+    """The resource's platform and service name where the span's own differ (the timeline's
+    layer falls back to them)."""
+    own = {}
+    if (platform := resource.get(semconv.CX_PLATFORM_NAME)) is not None and platform != attrs.get(semconv.CX_PLATFORM_NAME):
+        own[semconv.CX_PLATFORM_NAME] = platform
+    if (name := resource.get(semconv.SERVICE_NAME)) is not None and name != service:
+        own[semconv.SERVICE_NAME] = name
+    return own
 
 
 def _timeline(span: dict[str, Any]) -> dict[str, Any]:
@@ -185,13 +214,7 @@ def _timeline(span: dict[str, Any]) -> dict[str, Any]:
     }
     if span["status_message"]:
         out["status_message"] = span["status_message"]
-    resource = span["resource_attributes"]
-    own = {}
-    if (platform := resource.get(semconv.CX_PLATFORM_NAME)) is not None and platform != attrs.get(semconv.CX_PLATFORM_NAME):
-        own[semconv.CX_PLATFORM_NAME] = platform
-    if (service := resource.get(semconv.SERVICE_NAME)) is not None and service != span["service_name"]:
-        own[semconv.SERVICE_NAME] = service
-    if own:
+    if own := _own_resource(span["resource_attributes"], attrs, span["service_name"]):
         out["resource_attributes"] = own
     if span["events"]:
         out["events"] = [{"time_unix_nano": e["time_unix_nano"], "name": e["name"]} for e in span["events"]]
@@ -323,7 +346,6 @@ def journeys(
     """
     if view not in VIEWS:
         raise ValueError(f"view {view!r} is not one of {VIEWS}")
-    parse = _span if view == "full" else lambda row: _span(row) if row[1] == full_span else _outline_span(row)
     # The common case in one query: IDs that name a journey now; aliases and trace IDs resolve after.
     found = _journey_rows(cursor, tenant, journey_ids)
     resolved = [i if i in found else _merged_into(cursor, tenant, i) for i in journey_ids]
@@ -335,10 +357,24 @@ def journeys(
     # and last update: the bounds let zone maps skip the rest.
     bounds = [min(0 if r[-2] is None else r[-2] for r in found.values()), max(r[4] for r in found.values())]
     ids = sorted(found)
-    spans_of: dict[str, list[tuple[Any, ...]]] = {i: [] for i in ids}
+    spans_of: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    span_interactions: dict[str, list[str]] = {i: [] for i in ids}
     ids_sql, ids_param = _one_of("journey_id", ids, "VARCHAR")
-    for row in cursor.execute(_SPAN_SELECT.format(journeys=ids_sql), [tenant, *ids_param, *bounds]).fetchall():
-        spans_of[row[-1]].append(row[:-1])
+    full_rows = {}
+    if view == "timeline" and full_span is not None:
+        full_rows = {(row[0], row[1]): row for row in cursor.execute(
+            _SPAN_SELECT.format(columns=_SPAN_COLUMNS, journeys=f"{ids_sql} AND span_id = ?"),
+            [tenant, *ids_param, full_span, *bounds]).fetchall()}  # fmt: skip
+    columns = _SPAN_COLUMNS if view == "full" else _TIMELINE_COLUMNS
+    for row in cursor.execute(_SPAN_SELECT.format(columns=columns, journeys=ids_sql), [tenant, *ids_param, *bounds]).fetchall():
+        full = full_rows.get((row[0], row[1])) if full_rows else None
+        if view == "full" or full is not None:
+            row = full or row
+            spans_of[row[-1]].append(_span(row[:-1]))
+            span_interactions[row[-1]].append(row[19])
+        else:
+            spans_of[row[-1]].append(_outline_span(row[:-1]))
+            span_interactions[row[-1]].append(row[13])
     # Interactions and links through their lookup-hash indexes, from the members each journey
     # row lists: a journey whose data arrived over minutes scanned dozens of row groups for them
     # (links p90 45 ms, through the index 8 ms; bench/query.py's file, in-process).
@@ -359,13 +395,20 @@ def journeys(
     ]
     for row in sorted(found_links, key=lambda r: (r[0], r[1], r[2])):
         links_of[journey_of[row[0]]].append(assembly.Link(*row))
-    built = {i: _assemble(found[i][:-2], spans_of[i], interactions_of[i], links_of[i], quiet_before, parse) for i in ids}
+    built = {
+        i: _assemble(found[i][:-2], spans_of[i], span_interactions[i], interactions_of[i], links_of[i], quiet_before)
+        for i in ids
+    }
     if with_analysis:
         _add_analysis(cursor, tenant, {i: r for i, r in built.items() if r is not None})
     if view == "timeline":
         for record in built.values():
             if record is not None:
-                record["spans"] = [span if span["span_id"] == full_span else _timeline(span) for span in record["spans"]]
+                record["spans"] = [
+                    _finish_outline(span) if "kind" not in span  # read in outline
+                    else span if span["span_id"] == full_span else _timeline(span)  # synthetic, or asked for in full
+                    for span in record["spans"]
+                ]
     answers = []
     for asked, name in zip(journey_ids, resolved, strict=True):
         record = built.get(name)
@@ -376,15 +419,13 @@ def journeys(
 
 
 def _assemble(
-    row: tuple[Any, ...], span_rows: list[tuple[Any, ...]], interactions: list[assembly.InteractionRow],
-    links: list[assembly.Link], quiet_before: int, parse: Callable[[tuple[Any, ...]], dict[str, Any]],
+    row: tuple[Any, ...], stored: list[dict[str, Any]], span_interactions: list[str],
+    interactions: list[assembly.InteractionRow], links: list[assembly.Link], quiet_before: int,
 ) -> dict[str, Any] | None:
-    if not span_rows:
+    if not stored:
         return None
     journey_id = row[0]
-    spans, legs = assembly.assemble(
-        journey_id, [parse(r) for r in span_rows], interactions, links, [r[19] for r in span_rows]
-    )
+    spans, legs = assembly.assemble(journey_id, stored, interactions, links, span_interactions)
     record = _record(row, quiet_before)
     record["legs"] = [{k: v for k, v in leg.items() if k != "interactions"} for leg in legs]
     record["correlation"] = [
