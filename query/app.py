@@ -23,6 +23,7 @@ from journeytrace.errors import Overloaded, StorageUnavailable
 from journeytrace.query import analytics, assets, first_answer, jaeger, params
 from journeytrace.query.jaeger_model import otlp_resource_spans
 from journeytrace.query.params import BadParameter
+from journeytrace.query.read_ahead import ReadAhead
 from journeytrace.query.responses import dumps, json_response
 from journeytrace.storage import SpanStore, reads
 from journeytrace.storage.analysis import insight_rules
@@ -151,11 +152,18 @@ def create_app(
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
+    async def journey_of(wanted: str, view: str) -> dict[str, Any] | None:
+        cutoff = quiet_before()
+        return await store.read(lambda cursor: reads.journey(cursor, tenant, wanted, quiet_before=cutoff, view=view))
+
+    # The journey page's timeline read starts when its HTML is asked for (journey_page).
+    timelines_ahead = ReadAhead()
+
     async def read_journey(journey_id: str, view: str = "full") -> dict[str, Any] | JSONResponse:
         """The journey an ID (or an alias) names, or the 404 answer."""
         wanted = params.journey_id(journey_id)
-        cutoff = quiet_before()
-        found = await store.read(lambda cursor: reads.journey(cursor, tenant, wanted, quiet_before=cutoff, view=view))
+        ahead = timelines_ahead.take(wanted) if view == "timeline" else None
+        found = await (ahead if ahead is not None else journey_of(wanted, view))
         return _error(404, f"journey {wanted} not found") if found is None else found
 
     @app.get("/api/journeys/{journey_id}")
@@ -240,6 +248,8 @@ def create_app(
         name = await store.read(lambda cursor: reads.resolve(cursor, tenant, wanted))
         if name != wanted:
             return RedirectResponse(f"/journeys/{name}", status_code=307)
+        if params.is_journey_id(name):
+            timelines_ahead.start(name, partial(journey_of, name, "timeline"))
         return assets.respond(page_asset, request)  # the page says so when no journey has that ID
 
     return app
