@@ -17,9 +17,6 @@ from fastapi.responses import (
     Response,
     StreamingResponse,
 )
-from starlette.datastructures import QueryParams
-
-from journeytrace.errors import Overloaded, StorageUnavailable
 from journeytrace.query import analytics, assets, first_answer, jaeger, params
 from journeytrace.query.jaeger_model import otlp_resource_spans
 from journeytrace.query.params import BadParameter
@@ -27,7 +24,9 @@ from journeytrace.query.read_ahead import ReadAhead
 from journeytrace.query.responses import dumps, json_response
 from journeytrace.storage import SpanStore, reads
 from journeytrace.storage.analysis import insight_rules
+from starlette.datastructures import QueryParams
 
+from journeytrace.errors import Overloaded, StorageUnavailable
 from journeytrace.phone import keyed_hash
 
 WEB_DIR = Path(__file__).parent / "web"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
-
 from journeytrace.query.read_ahead import ReadAhead
 
 
@@ -53,7 +53,7 @@ def test_an_unclaimed_failure_is_retrieved_and_a_claimed_one_raises() -> None:
     loop.set_exception_handler(lambda _loop, context: unretrieved.append(context))
     loop.run_until_complete(scenario())
     loop.close()
-    import gc
+
 
     gc.collect()
     assert unretrieved == []
