@@ -210,27 +210,30 @@ def create_app(
         return assets.respond(found, request)
 
     # Every page is index.html with the insight catalogue inside; the home page also carries
-    # its list's first answer (query/first_answer.py).
-    rules_answer = {"rules": insight_rules()}
+    # its list's first answer, at the end of the body (query/first_answer.py).
     index = web["index.html"]
-    page_html = first_answer.with_answers(index.body, rules_answer)
+    page_html = first_answer.with_rules(index.body, {"rules": insight_rules()})
     page_asset = assets.Asset(page_html, index.media_type, assets.etag_of(page_html))
+    body_end = page_html.rindex(b"</body>")
 
     @app.get("/", include_in_schema=False)
     async def home(request: Request) -> Response:
         query = first_answer.list_api_params(request.query_params)
-        first = None
-        if query is not None:
-            try:
-                filters, cutoff = list_filters(QueryParams(query)), quiet_before()
-                journeys = await store.read(
-                    lambda cursor: reads.list_journeys(cursor, tenant, quiet_before=cutoff, **filters)
-                )
-                first = (query, {"journeys": journeys})
-            except (BadParameter, StorageUnavailable, Overloaded):
-                pass  # the page asks the API itself, which explains the problem
-        body = first_answer.with_answers(index.body, rules_answer, first)
-        return Response(body, media_type=index.media_type, headers={"Cache-Control": "no-store"})
+
+        async def html() -> AsyncIterator[bytes]:
+            yield page_html[:body_end]  # the browser loads styles and modules meanwhile
+            if query is not None:
+                try:
+                    filters, cutoff = list_filters(QueryParams(query)), quiet_before()
+                    journeys = await store.read(
+                        lambda cursor: reads.list_journeys(cursor, tenant, quiet_before=cutoff, **filters)
+                    )
+                    yield first_answer.list_block(query, {"journeys": journeys})
+                except (BadParameter, StorageUnavailable, Overloaded):
+                    pass  # the page asks the API itself, which explains the problem
+            yield page_html[body_end:]
+
+        return StreamingResponse(html(), media_type=index.media_type, headers={"Cache-Control": "no-store"})
 
     @app.get("/analytics", include_in_schema=False)
     async def analytics_page(request: Request) -> Response:

@@ -2,9 +2,10 @@
 
 A cold home page waited for its modules, then for ``GET /api/journeys`` and the insight
 catalogue: on two cores the server answered the list in ~200 ms (25 ms alone) because Chromium
-was busy compiling the page at the same time (bench/web_list.py). Here the list is read while
-the HTML is sent, and both answers travel in it as ``<script type="application/json">``
-elements, so the rows are drawn as soon as the modules run.
+was busy compiling the page at the same time (bench/web_list.py). Here both answers travel in
+the HTML as ``<script type="application/json">`` elements: the catalogue in the head, the list
+at the end of the body, sent once it is read while the browser already loads the modules. The
+rows are drawn as soon as the modules run.
 
 The page stays a client of the public API: each embedded answer is exactly what the API
 answers, and the page uses the list only when the API query string it would have sent
@@ -62,13 +63,15 @@ def _script(element_id: str, body: bytes, attributes: Mapping[str, str] | None =
             + body.replace(b"<", b"\\u003c") + b"</script>\n  ")  # fmt: skip
 
 
-def with_answers(html: bytes, rules: object, first_list: tuple[str, object] | None = None) -> bytes:
-    """``html`` (index.html) with the insight catalogue (``GET /api/insights/rules``) and, when
-    given, the list's first answer (``(API query string, GET /api/journeys answer)``) placed
-    before the page's module script."""
-    blocks = _script("jt-insight-rules", dumps(rules))
-    if first_list is not None:
-        query, answer = first_list
-        blocks += _script("jt-first-list", dumps(answer), {"data-params": query})
+def with_rules(html: bytes, rules: object) -> bytes:
+    """``html`` (index.html) with the insight catalogue (``GET /api/insights/rules``) before
+    the page's module script."""
     at = html.index(_MODULE_SCRIPT)
-    return html[:at] + blocks + html[at:]
+    return html[:at] + _script("jt-insight-rules", dumps(rules)) + html[at:]
+
+
+def list_block(query: str, answer: object) -> bytes:
+    """The list's first answer (``GET /api/journeys?{query}``) as a data block for the end of
+    the body: the page's modules run only once the document is parsed, so the head can go out
+    (and the modules start loading) while the list is still being read."""
+    return _script("jt-first-list", dumps(answer), {"data-params": query})

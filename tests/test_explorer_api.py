@@ -13,7 +13,7 @@ import httpx
 from jt_helpers import READ_TIMEOUT, journey_of_interaction, post_simulated, settled_journey, wait_until
 
 from journeytrace import simulator
-from journeytrace.query.first_answer import with_answers
+from journeytrace.query.first_answer import list_block, with_rules
 
 SERVER_ARGS = ("--jaeger-ui-url", "http://jaeger.example:16686", "--grafana-url", "http://grafana.example:3000")
 
@@ -205,10 +205,11 @@ def test_pages_carry_the_insight_catalogue_and_the_home_page_its_first_list(modu
 def test_an_embedded_answer_cannot_end_its_script_element() -> None:
     html = b'<head>\n  <script type="module" src="/web/app.js"></script>\n</head>'
     sneaky = {"journeys": [{"queue": "</script><script>alert(1)</script><!--"}]}
-    page = with_answers(html, {"rules": []}, ("queue=%3C%2Fscript%3E", sneaky)).decode()
+    page = (with_rules(html, {"rules": [{"id": "<!--</script>"}]}) + list_block("queue=%3C%2Fscript%3E", sneaky)).decode()
     assert page.count("</script>") == 3 and "<!--" not in page
     assert _embedded(page, "jt-first-list") == ({"data-params": "queue=%3C%2Fscript%3E"}, sneaky)
-    assert page.index('id="jt-first-list"') < page.index('<script type="module"')
+    assert _embedded(page, "jt-insight-rules") == ({}, {"rules": [{"id": "<!--</script>"}]})
+    assert page.index('id="jt-insight-rules"') < page.index('<script type="module"')
 
 
 def _only(journey: simulator.SimulatedJourney, posts: list[Any]) -> simulator.SimulatedJourney:
