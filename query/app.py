@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from functools import partial
@@ -28,6 +29,8 @@ from starlette.datastructures import QueryParams
 
 from journeytrace.errors import Overloaded, StorageUnavailable
 from journeytrace.phone import keyed_hash
+
+log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).parent / "web"
 """The Journey Explorer's HTML, CSS and JavaScript modules."""
@@ -231,6 +234,8 @@ def create_app(
                     yield first_answer.list_block(query, {"journeys": journeys})
                 except (BadParameter, StorageUnavailable, Overloaded):
                     pass  # the page asks the API itself, which explains the problem
+                except Exception:  # the page must still arrive whole; the API will report it
+                    log.exception("reading the home page's first list failed")
             yield page_html[body_end:]
 
         return StreamingResponse(html(), media_type=index.media_type, headers={"Cache-Control": "no-store"})

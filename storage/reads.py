@@ -41,6 +41,8 @@ _SPAN_COLUMNS = """trace_id, span_id, parent_span_id, trace_state, flags, name, 
 _TIMELINE_COLUMNS = """trace_id, span_id, parent_span_id, name, service_name, start_unix_nano, end_unix_nano,
        status_code, status_message, attributes, resource_attributes, events, span_type, interaction"""
 """What ``_outline_span`` reads: a third fewer values to bring into Python than ``_SPAN_COLUMNS``."""
+_FULL_INTERACTION = [c.strip() for c in _SPAN_COLUMNS.split(",")].index("interaction")
+_TIMELINE_INTERACTION = [c.strip() for c in _TIMELINE_COLUMNS.split(",")].index("interaction")
 _SPAN_SELECT = """
 SELECT {columns}, journey_id
 FROM spans
@@ -135,7 +137,7 @@ def _span(row: tuple[Any, ...]) -> dict[str, Any]:
 
 # What the Journey Explorer's timeline needs of a span (``view="timeline"``): its layer, colour,
 # label, place in the tree and the events that explain gaps. A 5,000-span journey's answer is
-# 4.7 MB in full and ~1.3 MB so, which the browser parses in a fraction of the time
+# 4.7 MB in full and ~1.5 MB so, which the browser parses in a fraction of the time
 # (bench/web_journey.py); the page asks for a span in full when it is clicked (journey_span).
 _TIMELINE_ATTRIBUTES = frozenset({
     semconv.CX_SPAN_TYPE, semconv.CX_PLATFORM_NAME, semconv.CX_HANDOFF_FROM_PLATFORM,
@@ -197,7 +199,7 @@ def _own_resource(resource: dict[str, Any], attrs: dict[str, Any], service: str 
 
 
 def _timeline(span: dict[str, Any]) -> dict[str, Any]:
-    """A span as the timeline view answers it: ID, parent, name, service, times and status;
+    """A span in full (a synthetic one) as the timeline view answers it: ID, parent, name, service, times and status;
     the attributes in ``_TIMELINE_ATTRIBUTES``; and only when they say something, the status
     message, the resource's platform and service (when the span's own differ), its events'
     names and times and ``synthetic``. The trace ID is the journey's."""
@@ -371,10 +373,10 @@ def journeys(
         if view == "full" or full is not None:
             row = full or row
             spans_of[row[-1]].append(_span(row[:-1]))
-            span_interactions[row[-1]].append(row[19])
+            span_interactions[row[-1]].append(row[_FULL_INTERACTION])
         else:
             spans_of[row[-1]].append(_outline_span(row[:-1]))
-            span_interactions[row[-1]].append(row[13])
+            span_interactions[row[-1]].append(row[_TIMELINE_INTERACTION])
     # Interactions and links through their lookup-hash indexes, from the members each journey
     # row lists: a journey whose data arrived over minutes scanned dozens of row groups for them
     # (links p90 45 ms, through the index 8 ms; bench/query.py's file, in-process).
