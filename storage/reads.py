@@ -228,8 +228,8 @@ def _timeline(span: dict[str, Any]) -> dict[str, Any]:
 def resolve(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str) -> str:
     """The journey an ID names now: itself, the journey an alias was merged into, or the journey
     holding a span of that original trace ID."""
-    where, params = _journey_filter(tenant, [journey_id])
-    if cursor.execute(f"SELECT 1 FROM journeys WHERE {where}", params).fetchone() is not None:
+    source, params = _of_journeys("journeys", tenant, [journey_id])
+    if cursor.execute(f"SELECT 1 FROM {source}", params).fetchone() is not None:
         return journey_id
     return _merged_into(cursor, tenant, journey_id)
 
@@ -250,24 +250,29 @@ def _merged_into(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str
 def _journey_rows(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_ids: list[str]) -> dict[str, tuple[Any, ...]]:
     """The ``journeys`` rows (``_JOURNEY_COLUMNS``, ``first_received_unix_nano``, ``interactions``) of the IDs
     that name a journey now, by ID; the integer ``journey_key`` is compared first."""
-    where, params = _journey_filter(tenant, journey_ids)
+    source, params = _of_journeys("journeys", tenant, journey_ids)
     return {
         r[0]: r
         for r in cursor.execute(
-            f"SELECT {_JOURNEY_COLUMNS}, first_received_unix_nano, interactions FROM journeys WHERE {where}", params
+            f"SELECT {_JOURNEY_COLUMNS}, first_received_unix_nano, interactions FROM {source}", params
         ).fetchall()
     }
 
 
-def _journey_filter(tenant: str, journey_ids: list[str]) -> tuple[str, list[Any]]:
-    """WHERE clause finding the rows of ``journey_ids`` in a table with ``journey_key`` (``journeys``
-    and the analysis tables): the integer key first, so DuckDB compares the (compressed) ID strings
-    of a row or two instead of all of them. Journey IDs are 32 hex digits (``ids.journey_trace_id``):
+def _of_journeys(table: str, tenant: str, journey_ids: list[str]) -> tuple[str, list[Any]]:
+    """A FROM source: the rows of ``journey_ids`` in a table with ``journey_key`` (``journeys``
+    and the analysis tables), and its parameters. The integer key is compared first, in a
+    subquery of its own: ``OFFSET 0`` keeps DuckDB from pushing the ID and tenant comparisons
+    into the scan, where it compared every row's ID string as well (a journey's row on the
+    1.25 M-journey file: 7.5 → 1.5 ms). Journey IDs are 32 hex digits (``ids.journey_trace_id``):
     an ID without a key names no journey and is left out."""
     keyed = {i: k for i in journey_ids if (k := journey_key(i)) is not None}
     key_sql, key_params = _one_of("journey_key", sorted(set(keyed.values())), "BIGINT")
     id_sql, id_params = _one_of("journey_id", sorted(keyed), "VARCHAR")
-    return f"{key_sql} AND tenant = ? AND {id_sql}", [*key_params, tenant, *id_params]
+    return (
+        f"(SELECT * FROM {table} WHERE {key_sql} OFFSET 0) AS keyed WHERE tenant = ? AND {id_sql}",
+        [*key_params, tenant, *id_params],
+    )
 
 
 _JOURNEY_COLUMNS = (
@@ -450,18 +455,18 @@ def _add_analysis(cursor: duckdb.DuckDBPyConnection, tenant: str, built: dict[st
     describe the journey's latest data (the worker runs behind the writer)."""
     if not built:
         return
-    where, params = _journey_filter(tenant, list(built))
     for record in built.values():
         record["summary"], record["insights"], record["analysis"] = None, [], {"current": False}
+    source, params = _of_journeys("journey_analysis", tenant, list(built))
     for journey_id, summary, updated, analysed in cursor.execute(
-        f"SELECT journey_id, summary, updated_unix_nano, analysed_unix_nano FROM journey_analysis WHERE {where}",
-        params,
+        f"SELECT journey_id, summary, updated_unix_nano, analysed_unix_nano FROM {source}", params
     ).fetchall():
         record = built[journey_id]
         record["summary"] = json.loads(summary) if summary else None
         record["analysis"] = {"current": updated >= record["updated_unix_nano"], "analysed_unix_nano": analysed}
+    source, params = _of_journeys("journey_insights", tenant, list(built))
     for row in cursor.execute(
-        f"""SELECT journey_id, {', '.join(_INSIGHT_COLUMNS)} FROM journey_insights WHERE {where}
+        f"""SELECT journey_id, {', '.join(_INSIGHT_COLUMNS)} FROM {source}
             ORDER BY journey_id, {_SEVERITY_RANK} DESC, rule, span_id""",
         params,
     ).fetchall():
@@ -604,14 +609,12 @@ def _add_list_analysis(cursor: duckdb.DuckDBPyConnection, tenant: str, records: 
         record["summary"], record["insights"] = None, []
     if not by_id:
         return
-    where, params = _journey_filter(tenant, list(by_id))
-    for journey_id, summary in cursor.execute(
-        f"SELECT journey_id, summary FROM journey_analysis WHERE {where}", params
-    ).fetchall():
+    source, params = _of_journeys("journey_analysis", tenant, list(by_id))
+    for journey_id, summary in cursor.execute(f"SELECT journey_id, summary FROM {source}", params).fetchall():
         by_id[journey_id]["summary"] = json.loads(summary) if summary else None
+    source, params = _of_journeys("journey_insights", tenant, list(by_id))
     for journey_id, rule, severity, count in cursor.execute(
-        f"""SELECT journey_id, rule, arg_max(severity, {_SEVERITY_RANK}), count(*) FROM journey_insights
-            WHERE {where}
+        f"""SELECT journey_id, rule, arg_max(severity, {_SEVERITY_RANK}), count(*) FROM {source}
             GROUP BY journey_id, rule
             ORDER BY journey_id, max({_SEVERITY_RANK}) DESC, rule""",
         params,
