@@ -117,6 +117,7 @@ def main() -> None:
         help="run the analysis worker: the loaded file's journeys were never analysed, so it works "
              "through all of them during the run (off by default: it would measure that backlog)",
     )  # fmt: skip
+    parser.add_argument("--memory-limit", default="384MB", help="the server's DuckDB buffer pool (its memory-limit setting)")
     args = parser.parse_args()
 
     data = args.data or Path(__file__).parent / ".data" / f"query-{args.spans}"
@@ -131,7 +132,7 @@ def main() -> None:
     # would otherwise make every run's file bigger than the last one's.
     run = Path(tempfile.mkdtemp(prefix="jt-bench-query-"))
     shutil.copy(db, run / db.name)
-    extra = ("--phone-hash-key", KEY, "--analysis", "true" if args.analysis else "false")
+    extra = ("--phone-hash-key", KEY, "--analysis", "true" if args.analysis else "false", "--memory-limit", args.memory_limit)
     _, ports, server = start_server("", data_dir=run, extra=extra)
     background = None
     try:
@@ -173,7 +174,7 @@ def main() -> None:
         shutil.rmtree(run, ignore_errors=True)
     print(json.dumps({
         "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, 2 cores, Python {platform.python_version()}",
-        "spans_stored": stored, "background_ingest_spans_per_second": args.ingest_rate, "analysis": args.analysis, "queries": results,
+        "spans_stored": stored, "background_ingest_spans_per_second": args.ingest_rate, "analysis": args.analysis, "memory_limit": args.memory_limit, "queries": results,
     }, indent=2))  # fmt: skip
 
 

@@ -110,6 +110,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
             max_queued_spans=config.max_queued_spans,
             max_commit_spans=config.max_commit_spans,
             commit_interval=config.commit_interval_ms / 1000,
+            memory_limit=config.memory_limit,
             analysis=analysis_config(config) if config.analysis else None,
         )
     )
@@ -154,7 +155,8 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
             )  # fmt: skip
         )
         await stack.enter_async_context(store)
-        log.info("storage open at %s", config.database_path)
+        pool = await store.read(lambda cursor: cursor.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        log.info("storage open at %s (DuckDB buffer pool %s)", config.database_path, pool)
         await stack.enter_async_context(
             _http_server(http_app, config.host, config.otlp_http_port, "OTLP/HTTP receiver")
         )

@@ -29,6 +29,8 @@ def _sample(name: str) -> Any:
         return "debug"
     if name == "phone_hash_key":
         return "ab" * 16
+    if name == "memory_limit":
+        return "1.5GB"
     if isinstance(default, bool):
         return not default
     if isinstance(default, int):
@@ -98,6 +100,7 @@ def test_every_validation_problem_is_listed_at_once():
         "commit_interval_ms": "0",
         "tenant": "",
         "log_level": "loud",
+        "memory_limit": "lots",
     }
     with pytest.raises(config.ConfigError) as info:
         config.load(flags=flags, environ={})
@@ -105,6 +108,7 @@ def test_every_validation_problem_is_listed_at_once():
     for expected in (
         "query_port: 0", "otlp_grpc_port: 70000", "tempo_port: port 4000 is already used by otlp_http_port",
         "max_request_bytes", "max_queued_spans", "max_commit_spans", "commit_interval_ms", "tenant", "log_level",
+        "memory_limit: 'lots' is not a size such as 384MB or 4GB",
     ):  # fmt: skip
         assert expected in message, f"{expected!r} missing from:\n{message}"
 
@@ -242,6 +246,7 @@ def test_cli_precedence_with_a_real_server(tmp_path):
         "JOURNEYTRACE_OTLP_GRPC_PORT": str(env_grpc),
         "JOURNEYTRACE_TEMPO_PORT": str(env_tempo),
         "JOURNEYTRACE_MAX_REQUEST_BYTES": "50000",
+        "JOURNEYTRACE_MEMORY_LIMIT": "2GiB",
     }
     server = Server(tmp_path / "unused", tmp_path / "logs", args=["--config", str(path), "--otlp-grpc-port", str(flag_grpc)],
                     env=env, use_flags=False)  # fmt: skip
@@ -251,6 +256,7 @@ def test_cli_precedence_with_a_real_server(tmp_path):
         assert (data_dir / "journeytrace.duckdb").exists()  # data dir from the file
         assert not port_accepts(file_query) and not port_accepts(file_grpc) and not port_accepts(env_grpc)
         assert "DEBUG" in server.log_text()  # log level from the file
+        assert "(DuckDB buffer pool 2.0 GiB)" in server.log_text()  # memory limit from the environment
         # max_request_bytes from the environment: 60 kB is refused.
         request = simple_request(new_trace_id(), 1, attributes={"blob": "b" * 60_000})
         response = httpx.post(server.traces_url, content=request.SerializeToString(),
