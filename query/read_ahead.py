@@ -26,11 +26,13 @@ class ReadAhead:
 
     def start(self, key: Hashable, read: Callable[[], Awaitable[Any]]) -> None:
         """Start ``read()`` for ``key`` (replacing an earlier one for it)."""
+        now = time.monotonic()
         task = asyncio.ensure_future(read())
         task.add_done_callback(_retrieve)  # an unclaimed failure is not "never retrieved"
         self._started.pop(key, None)
-        self._started[key] = (time.monotonic(), task)
-        while len(self._started) > self._capacity:
+        self._started[key] = (now, task)
+        # unclaimed answers go once stale or beyond capacity (oldest first): they can be large
+        while self._started and (len(self._started) > self._capacity or now - next(iter(self._started.values()))[0] > self._ttl):
             self._started.popitem(last=False)
 
     def take(self, key: Hashable) -> asyncio.Task[Any] | None:

@@ -28,6 +28,11 @@ def test_a_read_is_taken_once_and_only_while_fresh() -> None:
         ahead.start("b", lambda: read("b"))
         await asyncio.sleep(0.3)
         assert ahead.take("b") is None  # too old: the request reads afresh
+        ahead.start("stale", lambda: read("stale"))
+        await asyncio.sleep(0.3)
+        ahead.start("fresh", lambda: read("fresh"))
+        assert list(ahead._started) == ["fresh"]  # a new start lets stale answers go
+        assert await ahead.take("fresh") == "FRESH"
         for name in ("c", "d", "e"):
             ahead.start(name, lambda name=name: read(name))
         assert ahead.take("c") is None  # beyond capacity, the oldest went
