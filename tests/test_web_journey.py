@@ -211,17 +211,19 @@ def test_clicking_a_bar_shows_its_attributes_metrics_logs_and_insights(
     insight = next(i for i in multi["insights"] if by_id[i["span_id"]]["attributes"].get("cx.platform.interaction.id"))
     span = by_id[insight["span_id"]]
     bar = page.locator(f'.jt-bar[data-span-id="{span["span_id"]}"]')
-    bar.hover()  # the tooltip comes with the pointer: name, duration, type, platform
-    assert bar.get_attribute("title").startswith(f'{span["name"]} — ')
-    assert f'({span["attributes"]["cx.span.type"]}, ' in bar.get_attribute("title")
     asked: list[str] = []
     page.on("request", lambda request: asked.append(request.url))
+    # the chart holds spans in outline; resting on a bar asks for that span in full, once
+    full_span = f"{module_server.query_url}/api/journeys/{multi['journey_id']}/spans/{span['span_id']}"
+    with page.expect_response(full_span):
+        bar.hover()  # the tooltip comes with the pointer: name, duration, type, platform
+    assert bar.get_attribute("title").startswith(f'{span["name"]} — ')
+    assert f'({span["attributes"]["cx.span.type"]}, ' in bar.get_attribute("title")
     bar.click()
     panel = page.locator(".jt-panel .jt-details")
     panel.wait_for()
     assert panel.get_attribute("data-detail-span-id") == span["span_id"]
-    # the chart holds spans in outline; the panel asked for this one in full
-    assert asked == [f"{module_server.query_url}/api/journeys/{multi['journey_id']}/spans/{span['span_id']}"]
+    assert asked == [full_span]  # the click found it there
     assert span["name"] in panel.locator("h2").inner_text()
     # attributes, sorted, the interaction ID with a copy button that copies it
     keys = panel.locator(".jt-attrs[data-attributes=attributes] tr").evaluate_all(

@@ -16,7 +16,7 @@ const LABEL_PX = 60;
 const MAX_PLOT_PX = 5e6;
 
 /** The chart. `onSelect(id)` runs when a bar is clicked or Enter is pressed on it; `onClose()` on Escape. */
-export function createFlame({ onSelect, onClose }) {
+export function createFlame({ onSelect, onClose, onHover = () => {} }) {
   const zoomLevel = el("span", { class: "jt-zoom-level", "aria-live": "polite", text: "100%" });
   const legend = el("ul", { class: "jt-legend", "aria-label": "Legend" });
   const toolbar = el("div", { class: "jt-toolbar", role: "toolbar", "aria-label": "Timeline controls" },
@@ -273,10 +273,10 @@ export function createFlame({ onSelect, onClose }) {
   });
   scroll.addEventListener("pointerover", (event) => {
     const bar = event.target.closest(".jt-bar");
-    if (bar && !bar.title && model) {
-      const item = model.byId.get(bar.dataset.spanId);
-      if (item) bar.title = tip(item);
-    }
+    const item = bar && model ? model.byId.get(bar.dataset.spanId) : null;
+    if (!item) return;
+    if (!bar.title) bar.title = tip(item);
+    onHover(item.id);
   });
   scroll.addEventListener("click", (event) => {
     if (suppressClick) {
