@@ -165,9 +165,8 @@ def _outline_span(row: tuple[Any, ...]) -> dict[str, Any]:
         "end_unix_nano": end,
         "status_code": _enum(STATUS_CODES, status_code),
         "attributes": attrs,
-        "events": [{"time_unix_nano": e["time_unix_nano"], "name": e["name"]} for e in orjson.loads(events)]
-        if events and events != "[]" else [],
-    }  # fmt: skip
+        "events": _event_times(orjson.loads(events)) if events and events != "[]" else [],
+    }
     if status_message:
         span["status_message"] = status_message
     if own := _own_resource(_parsed_resource(resource_attributes), attrs, service):
@@ -183,8 +182,13 @@ def _finish_outline(span: dict[str, Any]) -> dict[str, Any]:
     if not span["events"]:
         del span["events"]
     elif any("attributes" in e for e in span["events"]):
-        span["events"] = [{"time_unix_nano": e["time_unix_nano"], "name": e["name"]} for e in span["events"]]
+        span["events"] = _event_times(span["events"])
     return span
+
+
+def _event_times(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Events as the timeline view keeps them: name and time (the chart's gaps need no more)."""
+    return [{"time_unix_nano": e["time_unix_nano"], "name": e["name"]} for e in events]
 
 
 def _own_resource(resource: dict[str, Any], attrs: dict[str, Any], service: str | None) -> dict[str, Any]:
@@ -219,7 +223,7 @@ def _timeline(span: dict[str, Any]) -> dict[str, Any]:
     if own := _own_resource(span["resource_attributes"], attrs, span["service_name"]):
         out["resource_attributes"] = own
     if span["events"]:
-        out["events"] = [{"time_unix_nano": e["time_unix_nano"], "name": e["name"]} for e in span["events"]]
+        out["events"] = _event_times(span["events"])
     if span.get("synthetic"):
         out["synthetic"] = True
     return out
@@ -412,8 +416,9 @@ def journeys(
         for record in built.values():
             if record is not None:
                 record["spans"] = [
-                    _finish_outline(span) if "kind" not in span  # read in outline
-                    else span if span["span_id"] == full_span else _timeline(span)  # synthetic, or asked for in full
+                    span if span["span_id"] == full_span  # asked for in full
+                    else _timeline(span) if span.get("synthetic")  # assembled here, in full
+                    else _finish_outline(span)  # read in outline
                     for span in record["spans"]
                 ]
     answers = []
