@@ -249,13 +249,13 @@ def create_app(
         """The page of one journey. An old (merged-away) journey ID, an original trace ID or any
         platform's own ID (a Connect ContactId, a Twilio CallSid) redirects to the journey."""
         try:
-            wanted = params.journey_id(journey_id)
+            wanted, is_id = params.journey_id(journey_id), True
         except BadParameter:
-            wanted = journey_id.strip()[:256]
+            wanted, is_id = journey_id.strip()[:256], False
         name = await store.read(lambda cursor: reads.resolve(cursor, tenant, wanted))
         if name != wanted:
             return RedirectResponse(f"/journeys/{name}", status_code=307)
-        if params.is_journey_id(name):
+        if is_id:  # the page asks for this journey's timeline as soon as it runs (index.html)
             timelines_ahead.start(name, partial(journey_of, name, "timeline"))
         return assets.respond(page_asset, request)  # the page says so when no journey has that ID
 

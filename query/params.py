@@ -14,11 +14,6 @@ class BadParameter(ValueError):
     """A query parameter or path segment cannot be used; the message names it."""
 
 
-def is_journey_id(value: str) -> bool:
-    """Whether ``value`` is a journey ID as ``journey_id`` returns it (lower-case hex)."""
-    return len(value) == 32 and _HEX32.fullmatch(value) is not None and value == value.lower()
-
-
 def journey_id(value: str) -> str:
     """A journey ID: 32 hex characters, normalised to lower case."""
     if not _HEX32.fullmatch(value):

@@ -1,4 +1,4 @@
-// What the flame chart draws, computed from a journey (GET /api/journeys/{id}): layers (one per
+// What the flame chart draws, computed from a journey (GET /api/journeys/{id}?view=timeline): layers (one per
 // platform / service), each span's row inside its layer, handoff connectors and annotated gaps.
 // Pure functions, no DOM.
 

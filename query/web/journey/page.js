@@ -1,6 +1,7 @@
 // The journey page (/journeys/{id}): header, flame chart, span details. While the journey is in
-// progress it polls GET /api/journeys/{id} every 2 s and redraws when data or analysis changed,
-// keeping the zoom and the selected span.
+// progress it polls GET /api/journeys/{id}?view=timeline every 2 s and redraws when data or
+// analysis changed, keeping the zoom and the selected span. The chart holds spans in outline;
+// the detail panel reads a span in full from GET /api/journeys/{id}/spans/{span_id}.
 
 import { getJSON, uiConfig } from "../api.js";
 import { renderDetails } from "./details.js";
@@ -12,7 +13,7 @@ import { buildModel } from "./model.js";
 const POLL_MS = 2000;
 const HOVER_MS = 80;
 
-/** Draw the journey `id` into `root`. `first` is the response to GET /api/journeys/{id} already on
+/** Draw the journey `id` into `root`. `first` is the response to GET /api/journeys/{id}?view=timeline already on
  * its way (null when `id` is not a journey ID); `abort` cancels requests. Returns the cleanup. */
 export function mount(root, id, { first, abort }) {
   const page = el("section", { class: "jt-journey", "aria-busy": "true" });
