@@ -14,11 +14,14 @@ import httpx
 import pytest
 from jt_helpers import (
     READ_TIMEOUT,
+    http_export,
     journey_of_interaction,
     modules_not_preloaded,
+    new_trace_id,
     post_simulated,
     screenshot,
     settled_journey,
+    simple_request,
     wait_until,
 )
 
@@ -464,3 +467,34 @@ def test_the_home_page_carries_its_first_answer_and_the_page_uses_it_only_for_it
     assert normalised == page_built
     for relative in ("?range=1h", "?before=1795945730734790448", "?range=24h&limit=100"):
         assert list_api_params(QueryParams(relative.lstrip("?"))) is None
+
+
+def test_markup_in_span_data_is_shown_as_text(page, module_server, client, otlp_http) -> None:
+    """Whatever a platform or a customer's attribute carries reaches the page as text, in the cells
+    and in the tooltips, never as markup."""
+    platform = '<img src=x onerror="window.__pwned=1">'
+    queue = '<b id="bold">"Billing" & \'co\'</b>'
+    start = time.time_ns() - 400 * 86400 * 10**9  # far from every other test's journeys
+    request = simple_request(new_trace_id(), 2, service="markup-test", start=start, attributes={
+        "cx.platform.name": platform, "cx.span.type": "queue", "cx.queue.name": queue,
+        "cx.platform.interaction.id": "markup-interaction-1"})  # fmt: skip
+    for span in request.resource_spans[0].scope_spans[0].spans:
+        span.end_time_unix_nano = span.start_time_unix_nano + 90 * 10**9
+    assert http_export(otlp_http, "/v1/traces", request).status_code == 200
+    def summarised() -> dict[str, Any] | None:
+        found = client.get("/api/journeys", params={"interaction_id": "markup-interaction-1"}).json()["journeys"]
+        return found[0] if found and found[0].get("summary") else None
+
+    record = wait_until(summarised, timeout=READ_TIMEOUT * 2, what="the journey with markup, summarised")
+    assert queue in record["summary"]["text"]  # the summary quotes the queue's name
+    day = time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime(start // 10**9))
+    next_day = time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime(start // 10**9 + 86400))
+    open_list(page, module_server, f"?from={day}&to={next_day}")
+    assert row_ids(page) == [record["journey_id"]]
+    row = page.locator(f"tr[data-journey-id='{record['journey_id']}']")
+    path = row.locator(".path")
+    assert "<img" in path.inner_text() and path.get_attribute("title") == path.inner_text()
+    assert page.locator(".journeys img, #bold").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    assert row.locator(".summary").get_attribute("title") == record["summary"]["text"]
+    assert queue in row.locator(".summary").inner_text()
