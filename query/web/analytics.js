@@ -5,13 +5,14 @@
 
 import { getJSON } from "./api.js";
 import { navigate } from "./app.js";
+import { nanosOf } from "./format.js";
 import { h } from "./analytics/dom.js";
 import { buildForm } from "./analytics/form.js";
 import { insightBars, patternsTable, severityLegend } from "./analytics/issues.js";
 import { headline, outcomes } from "./analytics/overview.js";
 import { EMPTY_TEXT, panel } from "./analytics/panel.js";
 import { pathsChart, pathsTable } from "./analytics/paths.js";
-import { apiParams, filtersHref, INSIGHT_GROUPS, nanosOf, readFilters } from "./analytics/query.js";
+import { apiParams, filtersHref, INSIGHT_GROUPS, readFilters } from "./analytics/query.js";
 import { intervalText, ratesCharts } from "./analytics/rates.js";
 import { installTooltip } from "./analytics/tooltip.js";
 import { handoffs, queueWaits } from "./analytics/waits.js";

@@ -131,3 +131,30 @@ export function firstSentence(text) {
   const match = String(text).match(/^.+?[.!?](?=\s+[A-Z(]|\s*$)/s);
   return (match ? match[0] : String(text)).trim();
 }
+
+// Time bounds, as the pages' URLs (from/to) and their datetime-local inputs hold them.
+
+/** Unix nanoseconds (BigInt) of a time bound (integer nanoseconds or ISO 8601, UTC without a zone), or null. */
+export function nanosOf(value) {
+  if (!value) return null;
+  if (/^-?[0-9]+$/.test(value)) return BigInt(value);
+  const ms = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(value) ? value : `${value}Z`);
+  return Number.isNaN(ms) ? null : BigInt(ms) * 1000000n;
+}
+
+/** "2026-11-28T09:30:00Z" or unix ns (a URL's from/to) → "2026-11-28T10:30" (a datetime-local input, local time). */
+export function toLocalInput(value) {
+  const nanos = typeof value === "bigint" ? value : nanosOf(value);
+  if (nanos === null) return "";
+  const d = new Date(Number(nanos / 1000000n));
+  if (Number.isNaN(d.getTime())) return "";
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** A datetime-local input's value (local time) → an ISO UTC time for the URL ("" when empty). */
+export function fromLocalInput(value) {
+  if (!value) return "";
+  const d = new Date(value); // a datetime-local value without a zone is local time
+  return Number.isNaN(d.getTime()) ? "" : d.toISOString().replace(/\.000Z$/, "Z");
+}

@@ -1,9 +1,9 @@
 // The filter bar: time range (quick ranges or from/to), platforms, queue, flow, and the time
 // series interval. It shows the URL's filters and hands edited ones to `onApply`.
 
-import { KNOWN_PLATFORMS, platformLabel } from "../format.js";
+import { fromLocalInput, KNOWN_PLATFORMS, platformLabel, toLocalInput } from "../format.js";
 import { h } from "./dom.js";
-import { fromLocalInput, INTERVALS, RANGES, toLocalInput } from "./query.js";
+import { INTERVALS, RANGES } from "./query.js";
 
 /** The platform dropdown: a <details> of checkboxes, its summary naming the chosen ones. */
 function platformPicker(chosen) {

@@ -1,9 +1,11 @@
 // The filter form: phone, free-text ID, time (quick ranges or from/to), platforms, insights,
 // outcome and status. It shows the URL's filters and hands the edited ones to `onSearch`.
 
-import { categoryLabel, insightLabel, KNOWN_OUTCOMES, KNOWN_PLATFORMS, outcomeLabel, platformLabel } from "../format.js";
+import {
+  categoryLabel, fromLocalInput, insightLabel, KNOWN_OUTCOMES, KNOWN_PLATFORMS, outcomeLabel, platformLabel, toLocalInput,
+} from "../format.js";
 import { h } from "../dom.js";
-import { fromLocalInput, LINKED, RANGES, toLocalInput } from "./query.js";
+import { LINKED, RANGES } from "./query.js";
 
 /** A dropdown of checkboxes (<details>), its summary naming what is chosen. */
 function picker(name, title, emptyText) {

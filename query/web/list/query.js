@@ -1,6 +1,8 @@
 // The list's filters as they live in the page URL (?phone=…&platform=a&platform=b&range=1h…),
 // and the API parameters they stand for. The URL is the only state: a shared link is the search.
 
+import { nanosOf } from "../format.js";
+
 export const DEFAULT_LIMIT = 50;
 
 /** Quick ranges: URL value → [label, milliseconds]. */
@@ -103,28 +105,4 @@ export function apiParams(filters, { paged = true } = {}) {
   for (const [name, value] of Object.entries(filters.linked || {})) put(name, value);
   put("limit", String(filters.limit));
   return params;
-}
-
-/** Unix nanoseconds (BigInt) of an API time bound (integer nanoseconds or ISO 8601), or null. */
-function nanosOf(value) {
-  if (/^-?[0-9]+$/.test(value)) return BigInt(value);
-  const ms = Date.parse(/[zZ]|[+-]\d\d:\d\d$/.test(value) ? value : `${value}Z`);
-  return Number.isNaN(ms) ? null : BigInt(ms) * 1000000n;
-}
-
-/** "2026-11-28T09:30:00Z" (a URL's from/to) → "2026-11-28T10:30" (a datetime-local input, local time). */
-export function toLocalInput(value) {
-  if (!value) return "";
-  const nanos = nanosOf(value);
-  if (nanos === null) return "";
-  const d = new Date(Number(nanos / 1000000n));
-  const pad = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
-/** A datetime-local input's value (local time) → an ISO UTC time for the URL ("" when empty). */
-export function fromLocalInput(value) {
-  if (!value) return "";
-  const d = new Date(value); // a datetime-local value without a zone is local time
-  return Number.isNaN(d.getTime()) ? "" : d.toISOString().replace(/\.000Z$/, "Z");
 }
