@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -47,27 +48,42 @@ def settled(query: str) -> None:
     raise SystemExit("the journeys never settled")
 
 
+def start_loaded(prefix: str) -> tuple[str, subprocess.Popen[bytes]]:
+    """A server holding the benchmark's 120 simulated journeys: its query URL and process."""
+    _, ports, server = start_server(prefix)
+    otlp = f"http://127.0.0.1:{ports['otlp-http-port']}"
+    try:
+        subprocess.run([sys.executable, "-m", "journeytrace", "simulate", "--server", otlp, "--journeys", "120",
+                        "--rate", "200", "--late-seconds", "1", "--seed", "5"], check=True, capture_output=True)  # fmt: skip
+    except BaseException:
+        server.terminate()
+        raise
+    return f"http://127.0.0.1:{ports['query-port']}", server
+
+
+def list_marks(page: Any, url: str) -> dict[str, float]:
+    """Open ``url``'s list of 100 journeys in ``page``: the page's own marks, ms since navigation start."""
+    page.goto(f"{url}/?limit=100")
+    page.wait_for_function("document.querySelectorAll('.journeys [data-journey-id]').length === 100")
+    return page.evaluate(MARKS)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    _, ports, server = start_server("jt-bench-web-list-")
-    query, otlp = f"http://127.0.0.1:{ports['query-port']}", f"http://127.0.0.1:{ports['otlp-http-port']}"
+    query, server = start_loaded("jt-bench-web-list-")
     try:
-        subprocess.run([sys.executable, "-m", "journeytrace", "simulate", "--server", otlp, "--journeys", "120",
-                        "--rate", "200", "--late-seconds", "1", "--seed", "5"], check=True, capture_output=True)  # fmt: skip
         settled(query)
         cold: dict[str, list[float]] = {"rows": [], "painted": []}
         warm: dict[str, list[float]] = {"rows": [], "painted": []}
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
 
-            def load(page: object, into: dict[str, list[float]]) -> None:
-                page.goto(f"{query}/?limit=100")  # type: ignore[attr-defined]
-                page.wait_for_function("document.querySelectorAll('tr[data-journey-id]').length === 100")  # type: ignore[attr-defined]
-                marks = page.evaluate(MARKS)  # type: ignore[attr-defined]
+            def load(page: Any, into: dict[str, list[float]]) -> None:
+                marks = list_marks(page, query)
                 into["rows"].append(marks["rows"])
                 into["painted"].append(marks["painted"])
 

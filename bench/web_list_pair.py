@@ -25,19 +25,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ingest import start_server  # noqa: E402
-from web_list import CHROMIUM, MARKS, settled  # noqa: E402
+from web_list import CHROMIUM, list_marks, settled, start_loaded  # noqa: E402
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "query" / "web"
-
-
-def start_loaded(prefix: str) -> tuple[str, subprocess.Popen[bytes]]:
-    """A server with the benchmark's 120 simulated journeys; returns its query URL."""
-    _, ports, server = start_server(prefix)
-    otlp = f"http://127.0.0.1:{ports['otlp-http-port']}"
-    subprocess.run([sys.executable, "-m", "journeytrace", "simulate", "--server", otlp, "--journeys", "120",
-                    "--rate", "200", "--late-seconds", "1", "--seed", "5"], check=True, capture_output=True)  # fmt: skip
-    return f"http://127.0.0.1:{ports['query-port']}", server
 
 
 def start_with_overlay(variant: Path) -> tuple[str, subprocess.Popen[bytes]]:
@@ -82,9 +72,7 @@ def main() -> None:
             for pair in range(args.pairs + 1):  # the first pair warms the browser up and is dropped
                 for name in ("current", "variant") if pair % 2 else ("variant", "current"):
                     page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
-                    page.goto(f"{servers[name][0]}/?limit=100")
-                    page.wait_for_function("document.querySelectorAll('.journeys [data-journey-id]').length === 100")
-                    marks = page.evaluate(MARKS)
+                    marks = list_marks(page, servers[name][0])
                     if pair:
                         found[name]["rows"].append(marks["rows"])
                         found[name]["painted"].append(marks["painted"])

@@ -32,8 +32,11 @@ class ReadAhead:
         self._started.pop(key, None)
         self._started[key] = (now, task)
         # unclaimed answers go once stale or beyond capacity (oldest first): they can be large
-        while self._started and (len(self._started) > self._capacity or now - next(iter(self._started.values()))[0] > self._ttl):
+        while self._started and (len(self._started) > self._capacity or now - self._oldest_start() > self._ttl):
             self._started.popitem(last=False)
+
+    def _oldest_start(self) -> float:
+        return next(iter(self._started.values()))[0]
 
     def take(self, key: Hashable) -> asyncio.Task[Any] | None:
         """The read started for ``key`` if it is recent enough, once; else None."""

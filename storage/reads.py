@@ -203,10 +203,10 @@ def _own_resource(resource: dict[str, Any], attrs: dict[str, Any], service: str 
 
 
 def _timeline(span: dict[str, Any]) -> dict[str, Any]:
-    """A span in full (a synthetic one) as the timeline view answers it: ID, parent, name, service, times and status;
-    the attributes in ``_TIMELINE_ATTRIBUTES``; and only when they say something, the status
-    message, the resource's platform and service (when the span's own differ), its events'
-    names and times and ``synthetic``. The trace ID is the journey's."""
+    """A span assembled in full (a synthetic one) as the timeline view answers it: ID, parent,
+    name, service, times and status; the attributes in ``_TIMELINE_ATTRIBUTES``; and only when
+    they say something, the status message, the resource's platform and service (when the span's
+    own differ), its events' names and times and ``synthetic``. The trace ID is the journey's."""
     attrs = span["attributes"]
     out = {
         "span_id": span["span_id"],
