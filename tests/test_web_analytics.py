@@ -152,8 +152,8 @@ def test_top_paths_table_rows_equal_the_api_and_link_to_their_journeys(
     assert query_pairs(page.url) == sorted(parse_qsl(expected))
     page.wait_for_selector(".results[data-state=ready], .results[data-state=empty]", timeout=TIMEOUT_MS)
     # the list shows exactly the journeys that took this path, and says it is filtered by it
-    page.wait_for_selector("tr[data-journey-id]", timeout=TIMEOUT_MS)
-    shown = set(page.eval_on_selector_all("tr[data-journey-id]", "rows => rows.map(r => r.dataset.journeyId)"))
+    page.wait_for_selector("[role=row][data-journey-id]", timeout=TIMEOUT_MS)
+    shown = set(page.eval_on_selector_all("[role=row][data-journey-id]", "rows => rows.map(r => r.dataset.journeyId)"))
     listed = client.get("/api/journeys", params=parse_qsl(expected) + [("limit", 1000)]).json()["journeys"]
     assert all(j["platforms"] == row["path"] for j in listed) and len(listed) == row["journey_count"]
     assert shown == {j["journey_id"] for j in listed}

@@ -59,7 +59,7 @@ def api_ids(client: httpx.Client, params: dict[str, Any] | list[tuple[str, Any]]
 
 
 def row_ids(page: Any) -> list[str]:
-    return page.eval_on_selector_all("tr[data-journey-id]", "rows => rows.map(r => r.dataset.journeyId)")
+    return page.eval_on_selector_all("[role=row][data-journey-id]", "rows => rows.map(r => r.dataset.journeyId)")
 
 
 def wait_results(page: Any, state: str = "ready") -> None:
@@ -104,12 +104,18 @@ def test_list_shows_the_journeys_newest_first_as_the_api_does(page, module_serve
     assert len(wanted) == COUNT
     assert modules_not_preloaded(page) == []
     assert set(wanted) == {r["journey_id"] for r in settled.values()}
+    # A grid, but a table to assistive technology: its columns named, every journey a row of cells.
+    table = page.get_by_role("table", name="Journeys")
+    assert table.get_by_role("columnheader").all_inner_texts() == [
+        "Start", "Duration", "Customer", "Journey", "Outcome", "Insights", "Status"]
+    assert table.get_by_role("row").count() == COUNT + 1
+    assert table.locator("[data-journey-id]").first.get_by_role("cell").count() == 7
     starts = {r["journey_id"]: r["start_unix_nano"] for r in settled.values()}
     assert [starts[i] for i in wanted] == sorted(starts.values(), reverse=True)
 
     # Each row says what the journey is, in the contact center's words, without the caller's number.
     record = client.get("/api/journeys", params={"limit": 1}).json()["journeys"][0]
-    row = page.locator(f"tr[data-journey-id='{record['journey_id']}']")
+    row = page.locator(f"[role=row][data-journey-id='{record['journey_id']}']")
     labels = {"polyai": "PolyAI", "amazon_connect": "Amazon Connect", "genesys_cloud": "Genesys Cloud",
               "livekit": "LiveKit", "twilio": "Twilio", "vapi": "Vapi"}  # fmt: skip
     assert row.locator(".path").inner_text().replace("\n", "") == " → ".join(labels[p] for p in record["platforms"])
@@ -149,7 +155,7 @@ def test_the_insight_filter_narrows_the_list_to_the_apis_answer(page, module_ser
     wanted = assert_rows_match(page, client, {"insight": rule, "limit": 50})
     assert 0 < len(wanted) < COUNT
     assert len(wanted) == sum(1 for r in settled.values() if rule in {i["rule"] for i in r["insights"]})
-    assert page.locator(f"tr[data-journey-id] .badge[data-rule={rule}]").count() == len(wanted)
+    assert page.locator(f"[role=row][data-journey-id] .badge[data-rule={rule}]").count() == len(wanted)
     title = page.locator(f".badge[data-rule={rule}]").first.get_attribute("title")
     assert title and "—" in title  # the rule's description as a tooltip
 
@@ -283,7 +289,7 @@ def test_a_bad_phone_shows_the_servers_error(page, module_server, client) -> Non
     other.wait_for_selector(".results[data-state=error]", timeout=TIMEOUT_MS)
     assert other.inner_text(".results .error-text") == expected.json()["error"] == "phone 'abc' is not a phone number"
     assert other.input_value("#f-phone") == "abc"
-    assert other.locator("tr[data-journey-id]").count() == 0
+    assert other.locator("[role=row][data-journey-id]").count() == 0
     assert other.is_hidden(".live-badge")
     screenshot(other, "list-error")
     thrown = other.evaluate(
@@ -328,7 +334,7 @@ def test_a_live_journey_appears_and_updates_without_a_reload(page, module_server
     post_simulated(module_server, [journey], late=False)  # the calls, live; the contact record comes later
     polyai = next(i for i in journey.interactions if i.platform == "polyai")
     first_id = wait_until(lambda: journey_of_interaction(client, polyai.interaction_id), what="the PolyAI leg's journey")
-    row = page.locator(f"tr[data-journey-id='{first_id}']")
+    row = page.locator(f"[role=row][data-journey-id='{first_id}']")
     row.wait_for(timeout=TIMEOUT_MS)
     assert row_ids(page)[0] == first_id or row_ids(page)[1] == first_id  # newest on top (with its Connect half)
     assert row.locator(".status.live").count() == 1
@@ -336,7 +342,7 @@ def test_a_live_journey_appears_and_updates_without_a_reload(page, module_server
 
     post_simulated(module_server, [journey], late=True)  # the Connect contact record joins both halves
     final = wait_until(lambda: settled_journey(client, journey), timeout=READ_TIMEOUT * 2, what="the journey settled")
-    row = page.locator(f"tr[data-journey-id='{final['journey_id']}']")
+    row = page.locator(f"[role=row][data-journey-id='{final['journey_id']}']")
     wait_until(lambda: row.count() == 1 and row.locator(".legs").inner_text() == "2 legs", what="the row gained its leg")
     assert row.locator(".path").inner_text().replace("\n", "") == "PolyAI → Amazon Connect"
     wait_until(lambda: row.locator(".outcome").inner_text() == OUTCOMES[final["outcome"]], what="the outcome shown")
@@ -365,7 +371,7 @@ def test_render_time_of_100_journeys(page, module_server, client, settled) -> No
     for _ in range(3):
         started = time.perf_counter()
         page.goto(f"{module_server.query_url}/?limit=100")
-        page.wait_for_function("document.querySelectorAll('tr[data-journey-id]').length === 100", timeout=TIMEOUT_MS)
+        page.wait_for_function("document.querySelectorAll('[role=row][data-journey-id]').length === 100", timeout=TIMEOUT_MS)
         wall = (time.perf_counter() - started) * 1000
         timings.append(page.evaluate(
             """() => new Promise(done => requestAnimationFrame(() => setTimeout(() => {
@@ -491,7 +497,7 @@ def test_markup_in_span_data_is_shown_as_text(page, module_server, client, otlp_
     next_day = time.strftime("%Y-%m-%dT00:00:00Z", time.gmtime(start // 10**9 + 86400))
     open_list(page, module_server, f"?from={day}&to={next_day}")
     assert row_ids(page) == [record["journey_id"]]
-    row = page.locator(f"tr[data-journey-id='{record['journey_id']}']")
+    row = page.locator(f"[role=row][data-journey-id='{record['journey_id']}']")
     path = row.locator(".path")
     assert "<img" in path.inner_text() and path.get_attribute("title") == path.inner_text()
     assert page.locator(".journeys img, #bold").count() == 0

@@ -86,8 +86,7 @@ export function render(root, url) {
       .map((n) => h("option", { value: String(n), selected: n === filters.limit }, String(n))));
   const newer = h("button", { type: "button", class: "pager newer", disabled: firstPage }, "← Newer");
   const older = h("button", { type: "button", class: "pager older", disabled: true }, "Next page →");
-  const table = buildTable();
-  const tbody = table.tBodies[0];
+  const { table, body: tbody } = buildTable();
   const message = h("div", { class: "message", hidden: true });
   const results = h("section", { class: "results", dataset: { state: "loading" }, "aria-busy": "true", "aria-label": "Journeys" },
     h("div", { class: "bar" },
@@ -220,7 +219,7 @@ export function render(root, url) {
   tbody.addEventListener("click", (event) => {
     if (event.defaultPrevented || event.target.closest("a, button, input")) return;
     if (String(window.getSelection()).length) return; // selecting text, not opening
-    const row = event.target.closest("tr[data-journey-id]");
+    const row = event.target.closest("[data-journey-id]");
     if (!row) return;
     const href = `/journeys/${row.dataset.journeyId}`;
     if (event.ctrlKey || event.metaKey) window.open(href, "_blank", "noopener");
