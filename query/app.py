@@ -18,7 +18,7 @@ from fastapi.responses import (
     Response,
     StreamingResponse,
 )
-from journeytrace.query import analytics, assets, first_answer, jaeger, params
+from journeytrace.query import analytics, assets, first_answer, jaeger, list_page, params
 from journeytrace.query.jaeger_model import otlp_resource_spans
 from journeytrace.query.params import BadParameter
 from journeytrace.query.read_ahead import ReadAhead
@@ -213,32 +213,55 @@ def create_app(
         return assets.respond(found, request)
 
     # Every page is index.html with the insight catalogue inside; the home page also carries
-    # its list's first answer, at the end of the body (query/first_answer.py).
+    # its list's first answer, at the end of the body (query/first_answer.py), and, in the
+    # common case, the list itself drawn (query/list_page.py).
     index = web["index.html"]
-    page_html = first_answer.with_rules(index.body, {"rules": insight_rules()})
+    catalogue = insight_rules()
+    page_html = first_answer.with_rules(index.body, {"rules": catalogue})
     page_asset = assets.Asset(page_html, index.media_type, assets.etag_of(page_html))
     body_end = page_html.rindex(b"</body>")
+    drawn_html = first_answer.drawn_page(page_html, {name: web[name].body for name in ("base.css", "layout.css", "list.css")})
+    drawn_main, drawn_body_end = drawn_html.index(b"</main>"), drawn_html.rindex(b"</body>")
+    first_frame_script = b"<script>\n" + web["first_frame.js"].body + b"</script>\n"
+
+    async def first_list(query: str) -> list[dict[str, Any]] | None:
+        """The home page's first answer, or None (the page then asks the API itself, which
+        explains the problem)."""
+        try:
+            filters, cutoff = list_filters(QueryParams(query)), quiet_before()
+            return await store.read(lambda cursor: reads.list_journeys(cursor, tenant, quiet_before=cutoff, **filters))
+        except (BadParameter, StorageUnavailable, Overloaded):
+            return None
+        except Exception:  # the page must still arrive whole; the API will report it
+            log.exception("reading the home page's first list failed")
+            return None
 
     @app.get("/", include_in_schema=False)
     async def home(request: Request) -> Response:
         query = first_answer.list_api_params(request.query_params)
+        drawn = list_page.page_filters(request.query_params) if query is not None else None
 
-        async def html() -> AsyncIterator[bytes]:
+        async def html(query: str | None) -> AsyncIterator[bytes]:
             yield page_html[:body_end]  # the browser loads styles and modules meanwhile
-            if query is not None:
-                try:
-                    filters, cutoff = list_filters(QueryParams(query)), quiet_before()
-                    journeys = await store.read(
-                        lambda cursor: reads.list_journeys(cursor, tenant, quiet_before=cutoff, **filters)
-                    )
-                    yield first_answer.list_block(query, {"journeys": journeys})
-                except (BadParameter, StorageUnavailable, Overloaded):
-                    pass  # the page asks the API itself, which explains the problem
-                except Exception:  # the page must still arrive whole; the API will report it
-                    log.exception("reading the home page's first list failed")
+            journeys = await first_list(query) if query is not None else None
+            if journeys is not None:
+                yield first_answer.list_block(query, {"journeys": journeys})
             yield page_html[body_end:]
 
-        return StreamingResponse(html(), media_type=index.media_type, headers={"Cache-Control": "no-store"})
+        async def drawn_html_parts(query: str, filters: dict[str, Any]) -> AsyncIterator[bytes]:
+            yield drawn_html[:drawn_main]  # modules load only after the first frame (first_frame.js)
+            journeys = await first_list(query)
+            if journeys:  # none: the modules draw the page and say so
+                zone = list_page.zone_of(request.cookies.get(list_page.ZONE_COOKIE))
+                yield await asyncio.to_thread(list_page.list_page, filters, journeys, catalogue, zone)
+            # The answer comes after the script that paints the list: the modules take it over.
+            yield drawn_html[drawn_main:drawn_body_end] + first_frame_script
+            if journeys is not None:
+                yield first_answer.list_block(query, {"journeys": journeys})
+            yield drawn_html[drawn_body_end:]
+
+        parts = html(query) if query is None or drawn is None else drawn_html_parts(query, drawn)
+        return StreamingResponse(parts, media_type=index.media_type, headers={"Cache-Control": "no-store"})
 
     @app.get("/analytics", include_in_schema=False)
     async def analytics_page(request: Request) -> Response:

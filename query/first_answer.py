@@ -70,6 +70,24 @@ def with_rules(html: bytes, rules: object) -> bytes:
     return html[:at] + _script("jt-insight-rules", dumps(rules)) + html[at:]
 
 
+def drawn_page(html: bytes, stylesheets: Mapping[str, bytes]) -> bytes:
+    """``html`` (index.html, ``with_rules``) for a home page the server draws
+    (``list_page.py``): marked ``data-first-frame`` (its head then preloads no module), the
+    list's navigation link current, no module script in the head (``first_frame.js``, at the
+    end of the body, loads the modules after the first frame), and ``stylesheets`` (file name
+    → text) inline, each as ``<style data-href>``: three requests in a new browser context
+    delayed the first frame by ~30 ms (BENCHMARKS.md, Journey Explorer)."""
+    module = html.index(_MODULE_SCRIPT)
+    html = html[:module] + html[html.index(b"</script>", module) + len(b"</script>"):]
+    for name, text in stylesheets.items():
+        link = f'<link rel="stylesheet" href="/web/{name}">'.encode()
+        if link not in html:
+            raise ValueError(f"index.html does not link /web/{name}")
+        html = html.replace(link, f'<style data-href="/web/{name}">'.encode() + text + b"</style>")
+    return (html.replace(b"<html ", b"<html data-first-frame ", 1)
+            .replace(b'data-nav="list">', b'data-nav="list" aria-current="page">', 1))  # fmt: skip
+
+
 def list_block(query: str, answer: object) -> bytes:
     """The list's first answer (``GET /api/journeys?{query}``) as a data block for the end of
     the body: the page's modules run only once the document is parsed, so the head can go out

@@ -74,8 +74,10 @@ def assert_rows_match(page: Any, client: httpx.Client, params: Any = None) -> li
 
 
 def open_list(page: Any, server: Any, search: str = "") -> None:
+    """Open the list and wait until the page's modules drew it (over the server's drawing, if any)."""
     page.goto(f"{server.query_url}/{search}")
-    page.wait_for_selector(".results[data-state=ready], .results[data-state=empty]", timeout=TIMEOUT_MS)
+    page.wait_for_selector(".list-page:not([data-first-frame]) .results:is([data-state=ready], [data-state=empty])",
+                           timeout=TIMEOUT_MS)  # fmt: skip
 
 
 def pick(page: Any, picker: str, values: list[str]) -> None:
@@ -504,3 +506,177 @@ def test_markup_in_span_data_is_shown_as_text(page, module_server, client, otlp_
     assert page.evaluate("window.__pwned") is None
     assert row.locator(".summary").get_attribute("title") == record["summary"]["text"]
     assert queue in row.locator(".summary").inner_text()
+
+
+# --- the first frame the server draws (query/list_page.py) ---------------------------------------
+
+SNAPSHOT = """(root) => {
+  // Elements, attributes and text as the user sees them; form state read from the controls
+  // (the server writes it as attributes, the modules as properties). What the modules change
+  // once the page is live is left out: the live badge, the pulsing dots, the page's fade-in.
+  const walk = (node) => {
+    if (node.nodeType === Node.TEXT_NODE) return node.data;
+    if (node.nodeType !== Node.ELEMENT_NODE) return null;
+    if (node.classList.contains("live-badge")) return {tag: "live-badge"};
+    const attributes = {};
+    for (const a of node.attributes) {
+      if (["checked", "selected", "value", "style", "data-first-frame", "data-zone"].includes(a.name)) continue;
+      attributes[a.name] = a.name === "class" ? a.value.replace(/\\s*\\bpulsing\\b/, "") : a.value;
+    }
+    const out = {tag: node.tagName.toLowerCase(), attributes};
+    if (node.tagName === "INPUT") Object.assign(out, {value: node.value, checked: node.checked});
+    if (node.tagName === "OPTION") out.selected = node.selected;
+    out.children = [];
+    for (const child of [...node.childNodes].map(walk).filter((c) => c !== null)) {
+      const last = out.children.length - 1; // adjacent text nodes read as one text, as parsed HTML has it
+      if (typeof child === "string" && typeof out.children[last] === "string") out.children[last] += child;
+      else out.children.push(child);
+    }
+    return out;
+  };
+  return walk(root);
+}"""
+
+
+def first_difference(a: Any, b: Any, path: str = "") -> str | None:
+    """Where two snapshots first differ, as a readable path, or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(a.keys() | b.keys()):
+            found = first_difference(a.get(key), b.get(key), f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = first_difference(x, y, f"{path}[{i}]")
+            if found:
+                return found
+        return None if len(a) == len(b) else f"{path}: {len(a)} against {len(b)} children"
+    return None if a == b else f"{path}: {a!r} against {b!r}"
+
+
+def drawn_and_redrawn(context: Any, url: str) -> tuple[Any, Any]:
+    """The list page at ``url`` as the server drew it (the modules kept from loading) and as
+    the modules drew it over that."""
+    drawn_page = context.new_page()
+    drawn_page.route("**/web/app.js", lambda route: route.abort())
+    drawn_page.goto(url)
+    drawn = drawn_page.wait_for_selector(".list-page[data-first-frame=server]", timeout=TIMEOUT_MS)
+    drawn_snapshot = drawn.evaluate(SNAPSHOT)
+    drawn_page.close()
+    live = context.new_page()
+    live.goto(url)
+    live.wait_for_selector(".list-page:not([data-first-frame]) .results[data-state=ready]", timeout=TIMEOUT_MS)
+    live.wait_for_selector("details[data-picker=insight] fieldset", state="attached", timeout=TIMEOUT_MS)
+    redrawn = live.eval_on_selector(".list-page", SNAPSHOT)
+    live.close()
+    return drawn_snapshot, redrawn
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "UTC"])
+def test_the_server_draws_the_list_exactly_as_the_modules_do(browser, module_server, client, settled, zone) -> None:
+    """The home page arrives drawn (its first frame needs no module) and the modules draw the
+    same elements, attributes and text over it, in the browser's time zone, for plain and
+    filtered lists (checked pickers, time bounds, a status, a page size not offered)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, timezone_id=zone)
+    errors: list[str] = []
+    context.on("weberror", lambda error: errors.append(str(error.error)))
+    records = client.get("/api/journeys", params={"limit": 50}).json()["journeys"]
+    rule = Counter(i["rule"] for r in records if "twilio" in r["platforms"] for i in r["insights"]).most_common(1)[0][0]
+    other = next(r["id"] for r in client.get("/api/insights/rules").json()["rules"] if r["id"] != rule)
+    by_start = sorted(records, key=lambda r: r["start_unix_nano"])
+    one = by_start[len(by_start) // 2]  # a journey the bounded search finds
+    searches = ["?limit=50", f"?platform=twilio&platform=vapi&insight={other}&insight={rule}&limit=7",
+                f"?from={by_start[2]['start_unix_nano']}&to={by_start[-3]['start_unix_nano']}&status={one['status']}"
+                f"&outcome={one['outcome']}"]  # fmt: skip
+    try:
+        context.new_page().goto(f"{module_server.query_url}/")  # the page tells the server its zone (a cookie)
+        for search in searches:
+            drawn, redrawn = drawn_and_redrawn(context, f"{module_server.query_url}/{search}")
+            assert drawn == redrawn, f"{search}: {first_difference(drawn, redrawn)}"
+        assert drawn["children"][0]["tag"] == "form"
+    finally:
+        context.close()
+    assert not errors
+
+
+def test_a_browser_in_another_zone_than_the_drawing_gets_the_modules_drawing(browser, module_server, settled) -> None:
+    """A first visit from a zone the server does not know yet: the server draws in UTC, the
+    page drops that drawing before its first frame and its modules draw it in local time."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, timezone_id="America/New_York")
+    try:
+        page = context.new_page()
+        page.goto(f"{module_server.query_url}/?limit=20")
+        page.wait_for_selector(".list-page:not([data-first-frame]) .results[data-state=ready]", timeout=TIMEOUT_MS)
+        assert page.evaluate("document.querySelectorAll('[data-first-frame=server]').length") == 0
+        assert re.search(r" -0[45]:00$", page.get_attribute("[data-journey-id] a.open", "title"))
+        assert page.evaluate("performance.getEntriesByName('journeytrace:list-rendered').length") == 1  # the modules' mark only
+        assert "jt_tz=America%2FNew_York" in page.evaluate("document.cookie")
+    finally:
+        context.close()
+
+
+def test_the_drawn_list_is_complete_without_the_modules(browser, module_server, client, settled) -> None:
+    """Rows, links and marks are there before (and without) any module: the first frame."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.route("**/web/*.js", lambda route: route.abort())  # Chromium logs each refusal
+    page.goto(f"{module_server.query_url}/?limit=30")
+    page.wait_for_selector("[data-first-frame=server]", timeout=TIMEOUT_MS)
+    assert row_ids(page) == api_ids(client, {"limit": 30})
+    first = page.locator("[data-journey-id]").first
+    assert first.locator("a.open").get_attribute("href") == f"/journeys/{row_ids(page)[0]}"
+    assert page.evaluate("performance.getEntriesByName('journeytrace:list-painted').length") == 1
+    assert page.locator("link[rel=stylesheet]").count() == 0  # the styles came inline
+    assert page.get_attribute("[data-nav=list]", "aria-current") == "page"
+    screenshot(page, "list-first-frame")
+    context.close()
+
+
+def test_only_the_common_lists_are_drawn(client, settled) -> None:
+    """Quick ranges, page cursors and analytics filters are the modules' to draw (their answer
+    depends on the browser's clock, or the server does not mirror them); so is an empty list."""
+    drawn = 'data-first-frame="server"'
+    assert drawn in client.get("/", params={"limit": 5}).text
+    for params in ({"range": "1h"}, {"before": "1"}, {"queue": "Billing"}, {"from": "2026-01-01T00:00"}):
+        page = client.get("/", params=params).text
+        assert drawn not in page and '<script type="module" src="/web/app.js">' in page, params
+    empty = client.get("/", params={"phone": "+1 415 555 0000"}).text
+    assert drawn not in empty and "first_frame" not in empty and 'id="jt-first-list"' in empty
+
+
+def test_the_python_and_javascript_formatting_agree(page, module_server) -> None:
+    """``list_page.py`` mirrors ``format.js``: the same text for the same values, edge cases too."""
+    from zoneinfo import ZoneInfo
+
+    from journeytrace.query import list_page
+
+    open_list(page, module_server, "?status=complete")
+    durations = [0, 1, 999, 1000, 1500, 999_499, 999_500, 1e6, 999_400_000, 1e9, 9_990_000_000, 10e9, 59.9e9, 60e9,
+                 3599e9, 3600e9, 86400e9 * 3, None]  # fmt: skip
+    platforms = ["amazon_connect", "nice_cxone", "pipecat", "some_new-thing two", "", None]
+    rules = ["abandoned_in_queue", "low_mos", "ai_handed_off_early", "sip_id", "", "x"]
+    outcomes = ["transferred_external", "resolved", "something_else", None]
+    texts = ["It went PolyAI → Amazon Connect over 1 min 24 s. Call dropped.", "No end", "Wait? (Yes) done.",
+             "Line one.\nLine two.", "Dr. Who called.", "", None]  # fmt: skip
+    times = [1_764_400_000_123_456_789, 1_700_000_000_000_000_000, 1_577_880_000_000_000_000]
+    got = page.evaluate(
+        """async ([durations, platforms, rules, outcomes, texts, times]) => {
+          const f = await import("/web/format.js");
+          return {durations: durations.map(f.formatDuration), platforms: platforms.map(f.platformLabel),
+                  rules: rules.map(f.insightLabel), outcomes: outcomes.map(f.outcomeLabel),
+                  texts: texts.map(f.firstSentence), full: times.map(f.formatTimeFull),
+                  zone: Intl.DateTimeFormat().resolvedOptions().timeZone};
+        }""",
+        [durations, platforms, rules, outcomes, texts, times],
+    )
+    zone = ZoneInfo(got["zone"])
+    assert got == {
+        "durations": [list_page.format_duration(d) for d in durations],
+        "platforms": [list_page.platform_label(p) for p in platforms],
+        "rules": [list_page.insight_label(r) for r in rules],
+        "outcomes": [list_page.outcome_label(o) for o in outcomes],
+        "texts": [list_page.first_sentence(t) for t in texts],
+        "full": [list_page.format_time_full(t, zone) for t in times],
+        "zone": got["zone"],
+    }

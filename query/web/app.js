@@ -21,13 +21,15 @@ async function show() {
     const active = route && (link.dataset.nav === route.name || (route.name === "journey" && link.dataset.nav === "list"));
     if (active) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
   }
-  root.replaceChildren();
   if (!route) {
-    root.textContent = "Page not found.";
+    root.replaceChildren("Page not found.");
     return;
   }
   const page = await route.load();
   if (mine !== generation) return; // the user navigated again while the module loaded
+  // Cleared only now, so that no frame is blank: the page shown until then stays (for the
+  // home page, the list as the server drew it: query/list_page.py).
+  root.replaceChildren();
   const argument = route.name === "journey" ? decodeURIComponent(url.pathname.match(route.pattern)[1]) : url;
   cleanup = page.render(root, argument) || null;
 }

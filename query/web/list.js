@@ -41,7 +41,8 @@ function restoreFocus(root) {
 let stylesheet = null; // resolves when list.css has loaded (or failed: the page shows regardless)
 
 function ensureStylesheet() {
-  const linked = document.querySelector('link[rel=stylesheet][href="/web/list.css"]');
+  // Linked by index.html, or inline in a page the server drew (query/first_answer.py).
+  const linked = document.querySelector('link[rel=stylesheet][href="/web/list.css"], style[data-href="/web/list.css"]');
   if (!stylesheet && linked && linked.sheet) stylesheet = Promise.resolve(); // index.html loaded it
   if (!stylesheet) {
     stylesheet = new Promise((resolve) => {
