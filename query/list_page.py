@@ -56,7 +56,7 @@ def zone_of(cookie: str | None) -> ZoneInfo:
     if cookie:
         try:
             return ZoneInfo(unquote(cookie[:128]))
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder ("America")
             pass
     return ZoneInfo(DEFAULT_ZONE)
 

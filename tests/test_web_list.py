@@ -645,6 +645,17 @@ def test_only_the_common_lists_are_drawn(client, settled) -> None:
     assert drawn not in empty and "first_frame" not in empty and 'id="jt-first-list"' in empty
 
 
+def test_a_bad_zone_cookie_draws_in_utc(module_server, settled) -> None:
+    """The zone cookie is the browser's to write and anyone's to forge: a name that is no zone
+    (a folder of zones, a path, junk) draws the list in UTC, and the server keeps serving."""
+    for cookie in ("America", "Etc", "../../etc/passwd", "/etc/passwd", "%00", "x" * 300, "Europe%2FNowhere"):
+        with httpx.Client(base_url=module_server.query_url, cookies={"jt_tz": cookie}, timeout=READ_TIMEOUT) as client:
+            page = client.get("/", params={"limit": 3})
+            assert page.status_code == 200 and 'data-zone="UTC"' in page.text and page.text.endswith("</html>\n"), cookie
+    with httpx.Client(base_url=module_server.query_url, cookies={"jt_tz": "Asia%2FTokyo"}) as client:
+        assert 'data-zone="Asia/Tokyo"' in client.get("/", params={"limit": 3}).text
+
+
 def test_the_python_and_javascript_formatting_agree(page, module_server) -> None:
     """``list_page.py`` mirrors ``format.js``: the same text for the same values, edge cases too."""
     from zoneinfo import ZoneInfo
