@@ -253,7 +253,10 @@ def create_app(
             journeys = await first_list(query)
             if journeys:  # none: the modules draw the page and say so
                 zone = list_page.zone_of(request.cookies.get(list_page.ZONE_COOKIE))
-                yield await asyncio.to_thread(list_page.list_page, filters, journeys, catalogue, zone)
+                try:
+                    yield await asyncio.to_thread(list_page.list_page, filters, journeys, catalogue, zone)
+                except Exception:  # the page must still arrive whole: its modules draw the list
+                    log.exception("drawing the home page's list failed")
             # The answer comes after the script that paints the list: the modules take it over.
             yield drawn_html[drawn_main:drawn_body_end] + first_frame_script
             if journeys is not None:
