@@ -239,7 +239,7 @@ def create_app(
     @app.get("/", include_in_schema=False)
     async def home(request: Request) -> Response:
         query = first_answer.list_api_params(request.query_params)
-        drawn = list_page.page_filters(request.query_params) if query is not None else None
+        drawn = list_page.page_filters(query) if query is not None else None
 
         async def html(query: str | None) -> AsyncIterator[bytes]:
             yield page_html[:body_end]  # the browser loads styles and modules meanwhile
@@ -263,7 +263,7 @@ def create_app(
                 yield first_answer.list_block(query, {"journeys": journeys})
             yield drawn_html[drawn_body_end:]
 
-        parts = html(query) if query is None or drawn is None else drawn_html_parts(query, drawn)
+        parts = drawn_html_parts(query, drawn) if query is not None and drawn is not None else html(query)
         return StreamingResponse(parts, media_type=index.media_type, headers={"Cache-Control": "no-store"})
 
     @app.get("/analytics", include_in_schema=False)

@@ -27,7 +27,7 @@ from journeytrace.query.responses import dumps
 
 DEFAULT_LIMIT = 50
 """``list/query.js`` ``DEFAULT_LIMIT``: the page's page size when the URL names none."""
-_LINKED = ("queue", "flow", "agent", "path")
+LINKED = ("queue", "flow", "agent", "path")
 _LEADING_INTEGER = re.compile(r"\s*([+-]?\d+)")
 _MODULE_SCRIPT = b'<script type="module"'
 
@@ -51,7 +51,7 @@ def list_api_params(page: QueryParams) -> str | None:
     limit = int(found.group(1)) if found else 0
     pairs = [("phone", text("phone")), ("from", text("from")), ("to", text("to"))]
     pairs += [("platform", p) for p in many("platform")] + [("insight", i) for i in many("insight")]
-    pairs += [(name, text(name)) for name in ("outcome", "status", "interaction_id", *_LINKED)]
+    pairs += [(name, text(name)) for name in ("outcome", "status", "interaction_id", *LINKED)]
     pairs.append(("limit", str(limit if 1 <= limit <= 1000 else DEFAULT_LIMIT)))
     return urlencode([(name, value) for name, value in pairs if value])
 

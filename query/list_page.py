@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from journeytrace.query.first_answer import LINKED
 from starlette.datastructures import QueryParams
 
 DEFAULT_ZONE = "UTC"
@@ -44,9 +45,7 @@ _SEVERITIES = {"critical": 2, "warning": 1, "info": 0}
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # list/query.js, list.js
 _RANGES = {"15m": "15 min", "1h": "1 h", "24h": "24 h", "7d": "7 d", "30d": "30 d"}
-_LINKED = ("queue", "flow", "agent", "path")
 _PAGE_SIZES = (25, 50, 100, 200)
-_DEFAULT_LIMIT = 50
 _COLUMNS = ("Start", "Duration", "Customer", "Journey", "Outcome", "Insights", "Status")
 
 
@@ -341,27 +340,19 @@ def form(filters: Mapping[str, Any], rules: Sequence[Mapping[str, Any]], zone: Z
 # -- list.js --------------------------------------------------------------------------------
 
 
-def page_filters(query: QueryParams) -> dict[str, Any] | None:
-    """``list/query.js`` ``readFilters`` for the pages drawn here; None for the others (a quick
-    range or a page cursor; analytics filters; time bounds other than integer nanoseconds)."""
-
-    def text(name: str) -> str:
-        values = query.getlist(name)
-        return values[0].strip() if values else ""
-
-    def many(name: str) -> list[str]:
-        return list(dict.fromkeys(v.strip() for value in query.getlist(name) for v in value.split(",") if v.strip()))
-
-    if text("range") in _RANGES or re.fullmatch(r"[0-9]+", text("before")) or any(text(n) for n in _LINKED):
+def page_filters(api_query: str) -> dict[str, Any] | None:
+    """The page's filters (``list/query.js`` ``readFilters``) from the API query the page sends
+    for them (``first_answer.list_api_params``, which already left out quick ranges and page
+    cursors), or None where this module does not draw: analytics filters, time bounds other
+    than integer nanoseconds."""
+    query = QueryParams(api_query)
+    bounds = [query.get(n, "") for n in ("from", "to")]
+    if any(n in query for n in LINKED) or any(b and not re.fullmatch(r"[0-9]{1,19}", b) for b in bounds):
         return None
-    if any(text(n) and not re.fullmatch(r"[0-9]{1,19}", text(n)) for n in ("from", "to")):
-        return None
-    found = re.match(r"\s*([+-]?\d+)", text("limit"))
-    limit = int(found.group(1)) if found else 0
     return {
-        "phone": text("phone"), "from": text("from"), "to": text("to"), "platform": many("platform"),
-        "insight": many("insight"), "outcome": text("outcome"), "status": text("status"),
-        "interaction_id": text("interaction_id"), "limit": limit if 1 <= limit <= 1000 else _DEFAULT_LIMIT,
+        "phone": query.get("phone", ""), "from": bounds[0], "to": bounds[1], "platform": query.getlist("platform"),
+        "insight": query.getlist("insight"), "outcome": query.get("outcome", ""), "status": query.get("status", ""),
+        "interaction_id": query.get("interaction_id", ""), "limit": int(query["limit"]),
     }  # fmt: skip
 
 
