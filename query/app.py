@@ -18,7 +18,14 @@ from fastapi.responses import (
     Response,
     StreamingResponse,
 )
-from journeytrace.query import analytics, assets, first_answer, jaeger, list_page, params
+from journeytrace.query import (
+    analytics,
+    assets,
+    first_answer,
+    jaeger,
+    list_page,
+    params,
+)
 from journeytrace.query.jaeger_model import otlp_resource_spans
 from journeytrace.query.params import BadParameter
 from journeytrace.query.read_ahead import ReadAhead
