@@ -1,7 +1,7 @@
 """The journey list's first frame as HTML: the form and the rows, drawn by the server.
 
 In a new browser context the list of 100 journeys painted ~420 ms after navigation when the
-page's modules drew it, because they must load first; drawn here, it paints at ~260–300 ms
+page's modules drew it, because they must load first; drawn here, it paints at ~230–300 ms
 (BENCHMARKS.md, Journey Explorer). The page's modules then load after its first frame
 (``web/first_frame.js``) and ``list.js`` draws the page again over it, identical, with its
 behaviour attached.
