@@ -606,7 +606,8 @@ def test_a_browser_in_another_zone_than_the_drawing_gets_the_modules_drawing(bro
     context = browser.new_context(viewport={"width": 1400, "height": 900}, timezone_id="America/New_York")
     try:
         page = context.new_page()
-        page.goto(f"{module_server.query_url}/?limit=20")
+        served = page.goto(f"{module_server.query_url}/?limit=20")
+        assert 'data-first-frame="server" data-zone="UTC"' in served.text()  # the server did draw, in UTC
         page.wait_for_selector(".list-page:not([data-first-frame]) .results[data-state=ready]", timeout=TIMEOUT_MS)
         assert page.evaluate("document.querySelectorAll('[data-first-frame=server]').length") == 0
         assert re.search(r" -0[45]:00$", page.get_attribute("[data-journey-id] a.open", "title"))
@@ -619,18 +620,20 @@ def test_a_browser_in_another_zone_than_the_drawing_gets_the_modules_drawing(bro
 def test_the_drawn_list_is_complete_without_the_modules(browser, module_server, client, settled) -> None:
     """Rows, links and marks are there before (and without) any module: the first frame."""
     context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.route("**/web/*.js", lambda route: route.abort())  # Chromium logs each refusal
-    page.goto(f"{module_server.query_url}/?limit=30")
-    page.wait_for_selector("[data-first-frame=server]", timeout=TIMEOUT_MS)
-    assert row_ids(page) == api_ids(client, {"limit": 30})
-    first = page.locator("[data-journey-id]").first
-    assert first.locator("a.open").get_attribute("href") == f"/journeys/{row_ids(page)[0]}"
-    assert page.evaluate("performance.getEntriesByName('journeytrace:list-painted').length") == 1
-    assert page.locator("link[rel=stylesheet]").count() == 0  # the styles came inline
-    assert page.get_attribute("[data-nav=list]", "aria-current") == "page"
-    screenshot(page, "list-first-frame")
-    context.close()
+    try:
+        page = context.new_page()
+        page.route("**/web/*.js", lambda route: route.abort())  # Chromium logs each refusal
+        page.goto(f"{module_server.query_url}/?limit=30")
+        page.wait_for_selector("[data-first-frame=server]", timeout=TIMEOUT_MS)
+        assert row_ids(page) == api_ids(client, {"limit": 30})
+        first = page.locator("[data-journey-id]").first
+        assert first.locator("a.open").get_attribute("href") == f"/journeys/{row_ids(page)[0]}"
+        assert page.evaluate("performance.getEntriesByName('journeytrace:list-painted').length") == 1
+        assert page.locator("link[rel=stylesheet]").count() == 0  # the styles came inline
+        assert page.get_attribute("[data-nav=list]", "aria-current") == "page"
+        screenshot(page, "list-first-frame")
+    finally:
+        context.close()
 
 
 def test_only_the_common_lists_are_drawn(client, settled) -> None:
