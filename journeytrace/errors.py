@@ -9,6 +9,8 @@
 Each transport maps these in one function (``receivers.otlp_grpc`` and ``receivers.otlp_http``).
 """
 
+import math
+
 
 class PipelineError(Exception):
     """Base class; ``str(error)`` is safe to show to the sender."""
@@ -28,6 +30,11 @@ class Overloaded(PipelineError):
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def retry_after_header(error: Overloaded) -> str:
+    """HTTP ``Retry-After`` for ``error``: whole seconds, at least one."""
+    return str(max(1, math.ceil(error.retry_after)))
 
 
 class StorageUnavailable(PipelineError):

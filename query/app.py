@@ -34,7 +34,7 @@ from journeytrace.storage import SpanStore, reads
 from journeytrace.storage.analysis import insight_rules
 from starlette.datastructures import QueryParams
 
-from journeytrace.errors import Overloaded, StorageUnavailable
+from journeytrace.errors import Overloaded, StorageUnavailable, retry_after_header
 from journeytrace.phone import keyed_hash
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,16 @@ def create_app(
     @app.exception_handler(BadParameter)
     async def bad_parameter(_request: Request, exc: BadParameter) -> JSONResponse:
         return _error(400, str(exc))
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(_request: Request, exc: Overloaded) -> JSONResponse:
+        response = _error(503, str(exc))
+        response.headers["Retry-After"] = retry_after_header(exc)
+        return response
+
+    @app.exception_handler(StorageUnavailable)
+    async def unavailable(_request: Request, exc: StorageUnavailable) -> JSONResponse:
+        return _error(503, str(exc))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

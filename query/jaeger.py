@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
+from journeytrace.errors import Overloaded, retry_after_header
 from journeytrace.query import jaeger_model, jaeger_params
 from journeytrace.query.params import BadParameter
 from journeytrace.query.responses import json_response
@@ -51,7 +52,8 @@ def _v3_error(status: int, message: str) -> Response:
 
 
 def _route_class(error: Callable[[int, str], Response]) -> type[APIRoute]:
-    """Routes that answer a ``BadParameter`` as 400 in their API's own error envelope."""
+    """Routes that answer a ``BadParameter`` as 400, and ``Overloaded`` as 503 with ``Retry-After``,
+    in their API's own error envelope."""
 
     class ErrorEnvelopeRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
@@ -62,6 +64,10 @@ def _route_class(error: Callable[[int, str], Response]) -> type[APIRoute]:
                     return await handler(request)
                 except BadParameter as exc:
                     return error(400, str(exc))
+                except Overloaded as exc:
+                    response = error(503, str(exc))
+                    response.headers["Retry-After"] = retry_after_header(exc)
+                    return response
 
             return guarded
 

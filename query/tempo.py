@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from journeytrace import __version__
+from journeytrace.errors import Overloaded, StorageUnavailable, retry_after_header
 from journeytrace.query import tempo_params, tempo_search, tempo_tags, tempo_trace, traceql
 from journeytrace.query.params import BadParameter
 from journeytrace.query.responses import json_response
@@ -65,6 +66,14 @@ def create_tempo_app(
     @app.exception_handler(BadParameter)
     async def bad_parameter(_request: Request, exc: BadParameter) -> PlainTextResponse:
         return PlainTextResponse(str(exc), status_code=400)
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(_request: Request, exc: Overloaded) -> PlainTextResponse:
+        return PlainTextResponse(str(exc), status_code=503, headers={"Retry-After": retry_after_header(exc)})
+
+    @app.exception_handler(StorageUnavailable)
+    async def unavailable(_request: Request, exc: StorageUnavailable) -> PlainTextResponse:
+        return PlainTextResponse(str(exc), status_code=503)
 
     @app.get("/api/echo")
     async def echo() -> PlainTextResponse:

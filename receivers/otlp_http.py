@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import zlib
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ from fastapi import FastAPI, Request, Response
 from google.protobuf import json_format
 from google.rpc.status_pb2 import Status
 
-from journeytrace.errors import InvalidInput, Overloaded, PayloadTooLarge, PipelineError
+from journeytrace.errors import InvalidInput, Overloaded, PayloadTooLarge, PipelineError, retry_after_header
 from journeytrace.pipeline import SpanConsumer
 from journeytrace.receivers import otlp_json
 from journeytrace.receivers.otlp import ExportResult, export
@@ -87,7 +86,7 @@ def _error_response(error: PipelineError, media_type: str) -> Response:
         status, code = 503, 14
     headers = {}
     if isinstance(error, Overloaded):
-        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
+        headers["Retry-After"] = retry_after_header(error)
     elif status == 503:
         headers["Retry-After"] = "1"
     body = _encode(Status(code=code, message=str(error)), media_type)

@@ -106,6 +106,8 @@ class AnalysisWorker:
         self._llm_results: queue.Queue[tuple[str, str, str, Summary]] = queue.Queue()
         self._llm_thread = threading.Thread(target=self._llm_loop, name="journeytrace-llm") if self._llm else None
         self._idle = threading.Event()
+        self._shrink = 1
+        """Rounds take 1/this of the configured journeys: doubled when one runs out of memory, halved back after each that does not."""
         self.watermark = self._start_watermark()
 
     def start(self) -> None:
@@ -155,6 +157,12 @@ class AnalysisWorker:
                     if not more:
                         break
                 self._apply_llm_results()
+            except duckdb.OutOfMemoryException:  # the writer holds the pool: smaller rounds, later
+                self._shrink = min(self._shrink * 2, 64)
+                log.warning("journey analysis paused: DuckDB's memory-limit is full; retrying in %.1fs with "
+                            "1/%d of the usual journeys per round", self.config.interval, self._shrink)
+                time.sleep(self.config.interval)
+                continue
             except Exception:  # never let one bad journey stop analysis of the rest
                 log.exception("journey analysis failed; retrying in %.1fs", self.config.interval)
                 time.sleep(self.config.interval)
@@ -176,6 +184,7 @@ class AnalysisWorker:
         there may be more."""
         now = time.time_ns()
         limit = self.config.busy_batch_journeys if self._ingest_busy() else self.config.batch_journeys
+        limit = max(1, limit // self._shrink)
         cursor = self._cursor
         cursor.execute("BEGIN TRANSACTION")
         try:
@@ -201,6 +210,7 @@ class AnalysisWorker:
         except BaseException:
             cursor.execute("ROLLBACK")
             raise
+        self._shrink = max(1, self._shrink // 2)
         if changed:
             tenant, journey_id, updated = changed[-1]
             self.watermark = (updated, f"{tenant}\x1f{journey_id}")

@@ -127,6 +127,8 @@ class _WriteTask:
 
 
 _STOP = object()
+_SMALLEST_PART = 500
+"""Spans below which a commit that ran out of memory is retried as it is rather than halved."""
 
 
 def _drain(source: queue.Queue[Any], limit: int) -> tuple[list[_WriteTask], bool]:
@@ -230,7 +232,7 @@ class SpanStore:
         after = Position.parse(applied) if applied else START
         replayed = 0
         for position, table in self._wal.replay(after):
-            self._commit(db, table, position)
+            self._commit_in_parts(db, [(table, position)])
             replayed += table.num_rows
             after = position
         if replayed:
@@ -377,15 +379,15 @@ class SpanStore:
                     break
                 items.append(item)
                 rows += item[0].num_rows
-            table = pa.concat_tables([t for t, _ in items])
             position = items[-1][1]
             delay = 0.1
             while True:
                 try:
-                    self._commit(cursor, table, position)
+                    self._commit_in_parts(cursor, items)
                     break
                 except Exception:  # acknowledged data: keep it (in the WAL and here) and retry
-                    log.exception("commit of %d spans failed; retrying in %.1fs", rows, delay)
+                    left = sum(t.num_rows for t, _ in items)
+                    log.exception("commit of %d spans failed; retrying in %.1fs", left, delay)
                     time.sleep(delay)
                     delay = min(delay * 2, 5.0)
             last_commit = self._last_commit = time.monotonic()
@@ -395,8 +397,42 @@ class SpanStore:
             self._wal.truncate(position)
         cursor.close()
 
-    def _commit(self, cursor: duckdb.DuckDBPyConnection, incoming: pa.Table, position: Position) -> None:
-        """Correlate and insert one group of WAL records, and record the WAL position, atomically."""
+    def _commit_in_parts(
+        self, cursor: duckdb.DuckDBPyConnection, items: list[tuple[pa.Table, Position | None]], count: int = 0
+    ) -> None:
+        """Commit the first ``count`` (0: all) WAL records ``(spans, position)`` of ``items``,
+        removing each from ``items`` once it has landed, so a retry after a failure repeats none.
+
+        A group DuckDB has no memory for is halved: a commit's working memory grows with what it
+        correlates (17,000 one-span journeys needed more than a 48 MB pool), and retrying the
+        same group would fail forever. Halves split at record boundaries, so each records its own
+        WAL position; a record too big alone is split by rows, its first part recording no
+        position (``None``): a crash between the parts replays the whole record, and reads keep
+        one copy of a span stored twice.
+        """
+        count = count or len(items)
+        group = items[:count]
+        try:
+            self._commit(cursor, pa.concat_tables([t for t, _ in group]), group[-1][1])
+            del items[:count]
+            return
+        except duckdb.OutOfMemoryException:
+            rows = sum(t.num_rows for t, _ in group)
+            if rows < 2 * _SMALLEST_PART:
+                raise
+            log.warning("%d spans do not fit DuckDB's memory-limit in one commit; committing them in two", rows)
+        if count == 1:
+            table, position = items[0]
+            half = table.num_rows // 2
+            items[:1] = [(table.slice(0, half), None), (table.slice(half), position)]
+            count = 2
+        first = count // 2
+        self._commit_in_parts(cursor, items, first)
+        self._commit_in_parts(cursor, items, count - first)
+
+    def _commit(self, cursor: duckdb.DuckDBPyConnection, incoming: pa.Table, position: Position | None) -> None:
+        """Correlate and insert one group of WAL records, and record the WAL position (unless
+        None), atomically."""
         # One chunk per request (500 rows) makes DuckDB's Arrow scan, insert and checkpoint
         # about twice as slow as one contiguous table (bench/writer.py); the copy is cheaper.
         incoming = incoming.combine_chunks()
@@ -419,7 +455,9 @@ class SpanStore:
             cursor.execute(_INSERT_SPANS)
             cursor.unregister("labelled")
             # An UPDATE of the one row costs a third of INSERT OR REPLACE's primary-key check.
-            if cursor.execute("UPDATE meta SET value = ? WHERE key = 'wal_applied'", [str(position)]).fetchone() == (0,):
+            if position is not None and cursor.execute(
+                "UPDATE meta SET value = ? WHERE key = 'wal_applied'", [str(position)]
+            ).fetchone() == (0,):
                 cursor.execute("INSERT INTO meta VALUES ('wal_applied', ?)", [str(position)])
             inserted = time.perf_counter()
             cursor.execute("COMMIT")
@@ -450,5 +488,7 @@ class SpanStore:
         cursor.execute("BEGIN TRANSACTION")
         try:
             return fn(cursor)
+        except duckdb.OutOfMemoryException as error:  # the writer holds the pool; another try may fit
+            raise Overloaded("this query needs more memory than the store's memory-limit has free now; retry") from error
         finally:
             cursor.execute("ROLLBACK")
