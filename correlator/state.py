@@ -94,15 +94,16 @@ def _stored(
     key_sql: Callable[[str], str] = lookup_hash_sql,
 ) -> int:
     """Temp table ``name``: ``columns`` of the rows of ``table`` (and their ``rowid`` as ``rid``)
-    whose indexed ``column`` equals ``key_sql`` of a value ``keys_sql`` selects; returns how many
-    (callers skip statements about none: each costs milliseconds even with nothing to do). Rows
-    found are scattered, so each column fetched costs: ask for the ones needed.
+    whose lookup-hash ``column`` equals ``key_sql`` of a value ``keys_sql`` selects; returns how
+    many (callers skip statements about none: each costs milliseconds even with nothing to do).
+    Rows found are scattered, so each column fetched costs: ask for the ones needed.
 
-    DuckDB uses an index for a join only when the join is one equality on the indexed column
-    (it turns the few keys into an IN filter on the scan; with many keys it scans the one
-    narrow column): so rows are found by that column alone and callers compare the real keys
-    on the few rows found. Adding any other condition to this join would make it read the
-    whole table, and so would an ``= ANY(list)`` filter, which is tested row by row.
+    The join is one equality on the hash column, so DuckDB pushes the keys into the table's scan
+    as a filter (an IN list up to 50 keys, a Bloom filter past that) and reads the other columns
+    only where a row matches; callers compare the real keys on the few rows found. Adding any
+    other condition to this join would make it read those columns for every row, and so would an
+    ``= ANY(list)`` filter, which is tested row by row. (Schema v10 indexed the hash columns;
+    v11 dropped the indexes, whose memory grew with the data: ``storage/schema.py``.)
     """
     return _count(cursor.execute(
         f"CREATE OR REPLACE TEMP TABLE {name} AS {_rows_by_hash(table, column, keys_sql, columns, key_sql)}"
@@ -111,7 +112,7 @@ def _stored(
 
 def _rows_by_hash(table: str, column: str, keys_sql: str, columns: str, key_sql: Callable[[str], str]) -> str:
     """The query ``_stored`` and ``lookup_rows`` share: ``rid`` and ``columns`` of the rows of
-    ``table`` whose indexed ``column`` equals ``key_sql`` of a value ``keys_sql`` selects."""
+    ``table`` whose lookup-hash ``column`` equals ``key_sql`` of a value ``keys_sql`` selects."""
     return f"""
         SELECT t.rowid AS rid, {', '.join(f't.{c}' for c in columns.split(', '))}
         FROM (SELECT DISTINCT {key_sql('k')} AS h FROM ({keys_sql}) AS q(k)) AS keys
@@ -480,14 +481,24 @@ def lookup_rows(
     key_sql: Callable[[str], str] = lookup_hash_sql,
 ) -> list[tuple[Any, ...]]:
     """``_stored`` for a Python list of keys, answered directly: ``(rowid, *columns)`` of the rows
-    whose indexed ``column`` equals ``key_sql`` of a key. Hash collisions come back too, so callers
-    compare the real keys; one statement instead of three (a temp table of the keys, the lookup
-    and the read), and each statement costs milliseconds however little it does. The index serves
-    up to ~50 keys; past that DuckDB scans the hash column. Journey reads use it too
-    (``storage/reads.py``)."""
+    whose lookup-hash ``column`` equals ``key_sql`` of a key. Hash collisions come back too, so
+    callers compare the real keys; one statement instead of three (a temp table of the keys, the
+    lookup and the read), and each statement costs milliseconds however little it does. Journey
+    reads use it too (``storage/reads.py``)."""
     return cursor.execute(
         _rows_by_hash(table, column, "SELECT unnest(?::VARCHAR[])", columns, key_sql), [sorted(keys)]
     ).fetchall()
+
+
+MEMBER_FACTS_SQL = """list({'interaction': interaction, 'platform': platform, 'interaction_id': interaction_id,
+      'start_unix_nano': start_unix_nano, 'end_unix_nano': end_unix_nano, 'handoff_unix_nano': handoff_unix_nano,
+      'has_handoff_span': has_handoff_span} ORDER BY start_unix_nano, platform, interaction_id)"""
+"""A journey's members, as ``assembly.InteractionRow`` fields, from its rows of ``interactions``."""
+LINKS_SQL = """list({'a': a, 'b': b, 'method': method, 'confidence': confidence, 'evidence': evidence}
+      ORDER BY a, b, method)"""
+"""A journey's links (``assembly.Link`` fields), from its links' rows, both ends in the journey."""
+ASSEMBLY_SQL = "to_json({{'members': {members}, 'links': coalesce({links}, [])}})::VARCHAR"
+"""``journeys.assembly`` (schema v12): what assembling the journey's trace needs, as JSON."""
 
 
 _MEMBER_COLUMNS = "tenant, interaction, platform, interaction_id, start_unix_nano, journey_token, journey_id, first_received_unix_nano"
@@ -511,7 +522,7 @@ def _neighbourhood(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list
     After every commit each journey is exactly one connected component of the link graph, so
     the links of a journey's members lead only to members of that journey or to interactions
     this batch touched: whole old journeys are the only nodes that can be regrouped, and one
-    round of indexed lookups finds them and their links (a journey that splits because a
+    round of lookups by hash finds them and their links (a journey that splits because a
     windowed link went is renamed as a whole). Should a link lead outside (a state written
     by an older version), the next round takes that interaction's journey in too.
     """
@@ -550,7 +561,7 @@ def _neighbourhood(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list
                 if journey_id:
                     known.append(interaction)
         if known:
-            # One indexed lookup per link end and table: an OR of the two would scan both tables.
+            # One lookup per link end and table: an OR of the two could not filter inside the scan.
             ends = set(known)
             for table in ("correlation_links", "windowed_links"):
                 for end in ("a", "b"):
@@ -672,10 +683,21 @@ def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: 
     _stored(cursor, "member_rows", "interactions", "interaction_hash", "SELECT k FROM members",
             columns="tenant, interaction, journey_id, platform, interaction_id, start_unix_nano, end_unix_nano, "
                     "services, updated_unix_nano, ani_hash, reported_outcome, reported_outcome_at, derived_outcome, "
-                    "derived_outcome_at, first_received_unix_nano")
+                    "derived_outcome_at, first_received_unix_nano, handoff_unix_nano, has_handoff_span")
+    # The links among them, for the journeys' rows: reads take a journey's links from there.
+    link_columns = "tenant, a, b, method, confidence, evidence"
+    _stored(cursor, "member_links", "correlation_links", "a_hash", "SELECT k FROM members", columns=link_columns)
+    _stored(cursor, "member_windowed", "windowed_links", "a_hash", "SELECT k FROM members", columns=link_columns)
+    links = f"""
+        SELECT m.tenant, m.journey_id, {LINKS_SQL} AS links
+        FROM (SELECT {link_columns} FROM member_links UNION ALL SELECT {link_columns} FROM member_windowed) l
+        JOIN member_rows m ON m.tenant = l.tenant AND m.interaction = l.a AND m.interaction IN (SELECT k FROM members)
+        JOIN member_rows n ON n.tenant = l.tenant AND n.interaction = l.b AND n.journey_id = m.journey_id
+        GROUP BY ALL"""
     cursor.execute(
         f"""
         INSERT INTO journeys
+        SELECT j.* EXCLUDE (facts), {ASSEMBLY_SQL.format(members="j.facts", links="l.links")} FROM (
         SELECT tenant, journey_id, min(start_unix_nano), max(end_unix_nano),
                list_sort(list_distinct(flatten(list(services)))), max(updated_unix_nano),
                list(platform ORDER BY start_unix_nano, platform, interaction_id),
@@ -686,9 +708,10 @@ def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: 
                    arg_max(derived_outcome, (derived_outcome_at, {outcome.rank_sql("derived_outcome")}, derived_outcome))
                        FILTER (WHERE derived_outcome IS NOT NULL)),
                min(first_received_unix_nano), {JOURNEY_KEY_SQL},
-               list(interaction ORDER BY start_unix_nano, platform, interaction_id)
+               list(interaction ORDER BY start_unix_nano, platform, interaction_id), {MEMBER_FACTS_SQL} AS facts
         FROM member_rows WHERE tenant = ? AND interaction IN (SELECT k FROM members)
         GROUP BY tenant, journey_id
+        ) j LEFT JOIN ({links}) l ON l.tenant = j.tenant AND l.journey_id = j.journey_id
         """,
         [tenant],
     )

@@ -15,7 +15,6 @@ import orjson
 
 from journeytrace import semconv
 from journeytrace.correlator import assembly
-from journeytrace.correlator.state import lookup_rows
 from journeytrace.ids import journey_key
 from journeytrace.spans import STRIPPED_KEYS
 from journeytrace.values import from_otlp_json, json_safe
@@ -252,13 +251,13 @@ def _merged_into(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str
 
 
 def _journey_rows(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_ids: list[str]) -> dict[str, tuple[Any, ...]]:
-    """The ``journeys`` rows (``_JOURNEY_COLUMNS``, ``first_received_unix_nano``, ``interactions``) of the IDs
+    """The ``journeys`` rows (``_JOURNEY_COLUMNS``, ``first_received_unix_nano``, ``assembly``) of the IDs
     that name a journey now, by ID; the integer ``journey_key`` is compared first."""
     source, params = _of_journeys("journeys", tenant, journey_ids)
     return {
         r[0]: r
         for r in cursor.execute(
-            f"SELECT {_JOURNEY_COLUMNS}, first_received_unix_nano, interactions FROM {source}", params
+            f"SELECT {_JOURNEY_COLUMNS}, first_received_unix_nano, assembly FROM {source}", params
         ).fetchall()
     }
 
@@ -303,24 +302,6 @@ def _record(row: tuple[Any, ...], quiet_before: int) -> dict[str, Any]:
         "outcome": outcome,
         "updated_unix_nano": updated,
     }
-
-
-_INTERACTION_COLUMNS = (
-    "tenant, interaction, platform, interaction_id, start_unix_nano, end_unix_nano, handoff_unix_nano, "
-    "has_handoff_span, journey_id"
-)
-_INDEX_KEYS = 50
-"""Keys per indexed lookup: DuckDB answers up to about this many from an index, more by a scan."""
-
-
-def _indexed(
-    cursor: duckdb.DuckDBPyConnection, table: str, column: str, keys: list[str], columns: str
-) -> list[tuple[Any, ...]]:
-    """``(rowid, *columns)`` of the rows of ``table`` whose lookup hash ``column`` is one of
-    ``keys``' (``correlator.state.lookup_rows``), ``_INDEX_KEYS`` keys per query so that every
-    query is answered from the index. Hash collisions come back too: callers compare the keys."""
-    return [row for i in range(0, len(keys), _INDEX_KEYS)
-            for row in lookup_rows(cursor, table, column, keys[i:i + _INDEX_KEYS], columns=columns)]  # fmt: skip
 
 
 def journey(
@@ -386,26 +367,10 @@ def journeys(
         else:
             spans_of[row[-1]].append(_outline_span(row[:-1]))
             span_interactions[row[-1]].append(row[_TIMELINE_INTERACTION])
-    # Interactions and links through their lookup-hash indexes, from the members each journey
-    # row lists: a journey whose data arrived over minutes scanned dozens of row groups for them
-    # (links p90 45 ms, through the index 8 ms; bench/query.py's file, in-process).
-    members = sorted({m for row in found.values() for m in row[-1] or ()})
-    interactions_of: dict[str, list[assembly.InteractionRow]] = {i: [] for i in ids}
-    for _, row_tenant, *fields, journey_id in _indexed(
-        cursor, "interactions", "interaction_hash", members, _INTERACTION_COLUMNS
-    ):
-        if row_tenant == tenant and journey_id in interactions_of:
-            interactions_of[journey_id].append(assembly.InteractionRow(*fields))
-    journey_of = {i.interaction: j for j, rows in interactions_of.items() for i in rows}
-    links_of: dict[str, list[assembly.Link]] = {i: [] for i in ids}
-    found_links = [
-        row
-        for table in ("correlation_links", "windowed_links")
-        for _, row_tenant, *row in _indexed(cursor, table, "a_hash", sorted(journey_of), "tenant, a, b, method, confidence, evidence")
-        if row_tenant == tenant and row[0] in journey_of and journey_of[row[0]] == journey_of.get(row[1])
-    ]
-    for row in sorted(found_links, key=lambda r: (r[0], r[1], r[2])):
-        links_of[journey_of[row[0]]].append(assembly.Link(*row))
+    # The journey's row carries its interactions and links (schema v12): no lookups.
+    assembled = {i: orjson.loads(found[i][-1]) for i in ids}
+    interactions_of = {i: [assembly.InteractionRow(**m) for m in assembled[i]["members"]] for i in ids}
+    links_of = {i: [assembly.Link(**link) for link in assembled[i]["links"]] for i in ids}
     built = {
         i: _assemble(found[i][:-2], spans_of[i], span_interactions[i], interactions_of[i], links_of[i], quiet_before)
         for i in ids

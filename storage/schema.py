@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import duckdb
 
+from journeytrace.correlator.state import ASSEMBLY_SQL, LINKS_SQL, MEMBER_FACTS_SQL
 from journeytrace.ids import JOURNEY_KEY_SQL, lookup_hash_sql
 
 SPAN_COLUMNS = (
@@ -356,9 +357,75 @@ def _v10_correlation_indexes(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+LOOKUP_INDEXES = (
+    "interactions_by_interaction", "correlation_tokens_by_token", "correlation_links_by_a", "correlation_links_by_b",
+    "windowed_links_by_a", "windowed_links_by_b", "journeys_by_key",
+)  # fmt: skip
+"""What ``_v10_correlation_indexes`` created and ``_v11_no_lookup_indexes`` dropped."""
+
+
+def _v11_no_lookup_indexes(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the lookup-hash indexes of v10; the hash columns stay and lookups scan them.
+
+    An ART index takes memory in proportion to what it holds, and DuckDB keeps every node a
+    transaction changed in memory until the next checkpoint. These hashes are random, so a
+    commit of a few thousand keys changes nodes all over each index: under steady ingest the
+    indexes came to live in memory whole, ~30 bytes per stored span, inside ``memory-limit``.
+    With the default 384 MB the writer failed every commit past ~9 M stored spans (out of
+    memory) and retried forever; with 48 MB past 300 k. Without them, a lookup scans one
+    integer column (DuckDB pushes up to 50 keys into the scan as a filter), which costs a
+    3-span commit ~1.5 ms more per million stored spans (bench/writer.py: 43 against 52 ms at
+    6 M spans), saves ~55 bytes per span on disk, and keeps memory bounded.
+    """
+    for index in LOOKUP_INDEXES:
+        con.execute(f"DROP INDEX IF EXISTS {index}")
+
+
+def _v12_journey_assembly(con: duckdb.DuckDBPyConnection) -> None:
+    """What a journey read needs of its interactions and links, on the journey's row.
+
+    A read found them by their lookup hashes; without v10's indexes that scans the hash columns
+    of ``interactions`` and both link tables (a journey read in-process on 10 M spans: 33 ms at
+    the median against 16 ms with the indexes). The correlator already rewrites a journey's row
+    whenever one of its interactions or links changes (``correlator/state.py``), so the row
+    carries them, as one JSON document (``correlator.state.ASSEMBLY_SQL``): DuckDB reads one
+    text column of a scattered row far faster than a list of structs' dozen child columns (20
+    journeys' rows: 6–9 against 22–56 ms).
+
+    The only migration that commits as it goes: one transaction of every journey's document
+    outgrew a 384 MB pool on 10 M spans. It commits per ~50,000 journeys and, interrupted,
+    starts again where it stopped (rows without a document).
+    """
+    con.execute("ALTER TABLE journeys ADD COLUMN IF NOT EXISTS assembly VARCHAR")
+    (journeys,) = con.execute("SELECT count(*) FROM journeys").fetchone() or (0,)
+    parts = max(1, journeys // 50_000)
+    for part in range(parts):
+        con.execute("COMMIT")
+        con.execute("BEGIN")
+        con.execute(
+            f"""
+            UPDATE journeys SET assembly = {ASSEMBLY_SQL.format(members="m.facts", links="l.links")}
+            FROM (SELECT tenant, journey_id, {MEMBER_FACTS_SQL} AS facts FROM interactions
+                  WHERE hash(journey_id) % $parts = $part GROUP BY ALL) m
+            LEFT JOIN (
+                SELECT tenant, journey_id, {LINKS_SQL} AS links
+                FROM (SELECT l.*, x.journey_id
+                      FROM (SELECT tenant, a, b, method, confidence, evidence FROM correlation_links
+                            UNION ALL SELECT tenant, a, b, method, confidence, evidence FROM windowed_links) l
+                      JOIN interactions x ON x.tenant = l.tenant AND x.interaction = l.a AND hash(x.journey_id) % $parts = $part
+                      JOIN interactions y ON y.tenant = l.tenant AND y.interaction = l.b AND y.journey_id = x.journey_id)
+                GROUP BY ALL
+            ) l USING (tenant, journey_id)
+            WHERE journeys.tenant = m.tenant AND journeys.journey_id = m.journey_id AND journeys.assembly IS NULL
+            """,
+            {"parts": parts, "part": part},
+        )
+
+
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
     _v1_spans, _v2_journeys, _v3_correlation, _v4_unindexed_correlation, _v5_outcomes, _v6_record_versions,
-    _v7_receive_windows, _v8_lookup_keys, _v9_analysis, _v10_correlation_indexes,
+    _v7_receive_windows, _v8_lookup_keys, _v9_analysis, _v10_correlation_indexes, _v11_no_lookup_indexes,
+    _v12_journey_assembly,
 )  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 
