@@ -86,14 +86,23 @@ def client(
                 state["acked"] += spans_per_request
         channel.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(streams)]
+    def report() -> None:
+        with lock:
+            counts = {"acked": state["acked"], "seconds": time.perf_counter() - began, "retries": state["retries"]}
+        out.write_text(json.dumps(counts))
+
+    def stopped(_signum: int, _frame: object) -> None:  # a background load is stopped: say what it did
+        report()
+        os._exit(0)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(streams)]
     began = time.perf_counter()
+    signal.signal(signal.SIGTERM, stopped)
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - began
-    out.write_text(json.dumps({"acked": state["acked"], "seconds": elapsed, "retries": state["retries"]}))
+    report()
 
 
 def start_server(
