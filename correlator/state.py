@@ -490,15 +490,18 @@ def lookup_rows(
     ).fetchall()
 
 
-MEMBER_FACTS_SQL = """list({'interaction': interaction, 'platform': platform, 'interaction_id': interaction_id,
-      'start_unix_nano': start_unix_nano, 'end_unix_nano': end_unix_nano, 'handoff_unix_nano': handoff_unix_nano,
-      'has_handoff_span': has_handoff_span} ORDER BY start_unix_nano, platform, interaction_id)"""
-"""A journey's members, as ``assembly.InteractionRow`` fields, from its rows of ``interactions``."""
-LINKS_SQL = """list({'a': a, 'b': b, 'method': method, 'confidence': confidence, 'evidence': evidence}
-      ORDER BY a, b, method)"""
-"""A journey's links (``assembly.Link`` fields), from its links' rows, both ends in the journey."""
+MEMBER_ORDER = "start_unix_nano, platform, interaction_id"
+"""How a journey's members are ordered (``journeys.interactions`` too)."""
+MEMBERS_SQL = f"""list(json_array(platform, interaction_id, start_unix_nano, end_unix_nano, handoff_unix_nano,
+                   has_handoff_span) ORDER BY {MEMBER_ORDER})"""
+"""A journey's members in ``journeys.assembly``: ``assembly.InteractionRow`` fields but the key
+(``ids.interaction_key`` of the first two), from its rows of ``interactions``."""
+LINKS_SQL = "list(json_array(a_index, b_index, method, confidence, evidence) ORDER BY a, b, method)"
+"""A journey's links in ``journeys.assembly``: ``assembly.Link`` fields with each end given by its
+position in the members, from link rows with ``a_index`` and ``b_index``, both ends in the journey."""
 ASSEMBLY_SQL = "to_json({{'members': {members}, 'links': coalesce({links}, [])}})::VARCHAR"
-"""``journeys.assembly`` (schema v12): what assembling the journey's trace needs, as JSON."""
+"""``journeys.assembly`` (schema v12): what assembling the journey's trace needs, as compact JSON
+(a tenth of what a document with the keys spelled out takes)."""
 
 
 _MEMBER_COLUMNS = "tenant, interaction, platform, interaction_id, start_unix_nano, journey_token, journey_id, first_received_unix_nano"
@@ -689,10 +692,15 @@ def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: 
     _stored(cursor, "member_links", "correlation_links", "a_hash", "SELECT k FROM members", columns=link_columns)
     _stored(cursor, "member_windowed", "windowed_links", "a_hash", "SELECT k FROM members", columns=link_columns)
     links = f"""
-        SELECT m.tenant, m.journey_id, {LINKS_SQL} AS links
-        FROM (SELECT {link_columns} FROM member_links UNION ALL SELECT {link_columns} FROM member_windowed) l
-        JOIN member_rows m ON m.tenant = l.tenant AND m.interaction = l.a AND m.interaction IN (SELECT k FROM members)
-        JOIN member_rows n ON n.tenant = l.tenant AND n.interaction = l.b AND n.journey_id = m.journey_id
+        WITH placed AS (
+            SELECT tenant, interaction, journey_id,
+                   row_number() OVER (PARTITION BY tenant, journey_id ORDER BY {MEMBER_ORDER}) - 1 AS position
+            FROM member_rows WHERE tenant = $tenant AND interaction IN (SELECT k FROM members))
+        SELECT tenant, journey_id, {LINKS_SQL} AS links
+        FROM (SELECT l.*, m.journey_id, m.position AS a_index, n.position AS b_index
+              FROM (SELECT {link_columns} FROM member_links UNION ALL SELECT {link_columns} FROM member_windowed) l
+              JOIN placed m ON m.tenant = l.tenant AND m.interaction = l.a
+              JOIN placed n ON n.tenant = l.tenant AND n.interaction = l.b AND n.journey_id = m.journey_id)
         GROUP BY ALL"""
     cursor.execute(
         f"""
@@ -708,10 +716,10 @@ def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: 
                    arg_max(derived_outcome, (derived_outcome_at, {outcome.rank_sql("derived_outcome")}, derived_outcome))
                        FILTER (WHERE derived_outcome IS NOT NULL)),
                min(first_received_unix_nano), {JOURNEY_KEY_SQL},
-               list(interaction ORDER BY start_unix_nano, platform, interaction_id), {MEMBER_FACTS_SQL} AS facts
-        FROM member_rows WHERE tenant = ? AND interaction IN (SELECT k FROM members)
+               list(interaction ORDER BY {MEMBER_ORDER}), {MEMBERS_SQL} AS facts
+        FROM member_rows WHERE tenant = $tenant AND interaction IN (SELECT k FROM members)
         GROUP BY tenant, journey_id
         ) j LEFT JOIN ({links}) l ON l.tenant = j.tenant AND l.journey_id = j.journey_id
         """,
-        [tenant],
+        {"tenant": tenant},
     )

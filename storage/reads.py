@@ -15,7 +15,7 @@ import orjson
 
 from journeytrace import semconv
 from journeytrace.correlator import assembly
-from journeytrace.ids import journey_key
+from journeytrace.ids import interaction_key, journey_key
 from journeytrace.spans import STRIPPED_KEYS
 from journeytrace.values import from_otlp_json, json_safe
 
@@ -368,9 +368,13 @@ def journeys(
             spans_of[row[-1]].append(_outline_span(row[:-1]))
             span_interactions[row[-1]].append(row[_TIMELINE_INTERACTION])
     # The journey's row carries its interactions and links (schema v12): no lookups.
-    assembled = {i: orjson.loads(found[i][-1]) for i in ids}
-    interactions_of = {i: [assembly.InteractionRow(**m) for m in assembled[i]["members"]] for i in ids}
-    links_of = {i: [assembly.Link(**link) for link in assembled[i]["links"]] for i in ids}
+    interactions_of: dict[str, list[assembly.InteractionRow]] = {}
+    links_of: dict[str, list[assembly.Link]] = {}
+    for i in ids:
+        document = orjson.loads(found[i][-1])
+        members = [assembly.InteractionRow(interaction_key(p, n), p, n, *facts) for p, n, *facts in document["members"]]
+        interactions_of[i] = members
+        links_of[i] = [assembly.Link(members[a].interaction, members[b].interaction, *rest) for a, b, *rest in document["links"]]
     built = {
         i: _assemble(found[i][:-2], spans_of[i], span_interactions[i], interactions_of[i], links_of[i], quiet_before)
         for i in ids

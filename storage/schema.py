@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import duckdb
 
-from journeytrace.correlator.state import ASSEMBLY_SQL, LINKS_SQL, MEMBER_FACTS_SQL
+from journeytrace.correlator.state import ASSEMBLY_SQL, LINKS_SQL, MEMBER_ORDER, MEMBERS_SQL
 from journeytrace.ids import JOURNEY_KEY_SQL, lookup_hash_sql
 
 SPAN_COLUMNS = (
@@ -388,8 +388,8 @@ def _v12_journey_assembly(con: duckdb.DuckDBPyConnection) -> None:
     of ``interactions`` and both link tables (a journey read in-process on 10 M spans: 33 ms at
     the median against 16 ms with the indexes). The correlator already rewrites a journey's row
     whenever one of its interactions or links changes (``correlator/state.py``), so the row
-    carries them, as one JSON document (``correlator.state.ASSEMBLY_SQL``): DuckDB reads one
-    text column of a scattered row far faster than a list of structs' dozen child columns (20
+    carries them, as one compact JSON document (``correlator.state.ASSEMBLY_SQL``): DuckDB reads
+    one text column of a scattered row far faster than a list of structs' dozen child columns (20
     journeys' rows: 6–9 against 22–56 ms).
 
     The only migration that commits as it goes: one transaction of every journey's document
@@ -405,15 +405,19 @@ def _v12_journey_assembly(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(
             f"""
             UPDATE journeys SET assembly = {ASSEMBLY_SQL.format(members="m.facts", links="l.links")}
-            FROM (SELECT tenant, journey_id, {MEMBER_FACTS_SQL} AS facts FROM interactions
+            FROM (SELECT tenant, journey_id, {MEMBERS_SQL} AS facts FROM interactions
                   WHERE hash(journey_id) % $parts = $part GROUP BY ALL) m
             LEFT JOIN (
+                WITH placed AS (
+                    SELECT tenant, interaction, journey_id,
+                           row_number() OVER (PARTITION BY tenant, journey_id ORDER BY {MEMBER_ORDER}) - 1 AS position
+                    FROM interactions WHERE hash(journey_id) % $parts = $part)
                 SELECT tenant, journey_id, {LINKS_SQL} AS links
-                FROM (SELECT l.*, x.journey_id
+                FROM (SELECT l.*, x.journey_id, x.position AS a_index, y.position AS b_index
                       FROM (SELECT tenant, a, b, method, confidence, evidence FROM correlation_links
                             UNION ALL SELECT tenant, a, b, method, confidence, evidence FROM windowed_links) l
-                      JOIN interactions x ON x.tenant = l.tenant AND x.interaction = l.a AND hash(x.journey_id) % $parts = $part
-                      JOIN interactions y ON y.tenant = l.tenant AND y.interaction = l.b AND y.journey_id = x.journey_id)
+                      JOIN placed x ON x.tenant = l.tenant AND x.interaction = l.a
+                      JOIN placed y ON y.tenant = l.tenant AND y.interaction = l.b AND y.journey_id = x.journey_id)
                 GROUP BY ALL
             ) l USING (tenant, journey_id)
             WHERE journeys.tenant = m.tenant AND journeys.journey_id = m.journey_id AND journeys.assembly IS NULL
