@@ -107,7 +107,8 @@ class AnalysisWorker:
         self._llm_thread = threading.Thread(target=self._llm_loop, name="journeytrace-llm") if self._llm else None
         self._idle = threading.Event()
         self._shrink = 1
-        """Rounds take 1/this of the configured journeys: doubled when one runs out of memory, halved back after each that does not."""
+        """Rounds take 1/this of the configured journeys: doubled when one runs out of memory,
+        halved back after each that does not."""
         self.watermark = self._start_watermark()
 
     def start(self) -> None:

@@ -315,14 +315,16 @@ def test_paging_walks_the_list_with_keyset_cursors(page, module_server, client, 
     assert row_ids(page) == api_ids(client, {"limit": 12, "to": cursor}) == [r["journey_id"] for r in everything[12:24]]
     page.click("button.older")
     wait_results(page, "ready")
-    assert row_ids(page) == [r["journey_id"] for r in everything[24:36]]
+    # The rows of a page whose journeys are still in progress can land a frame after the state
+    # says ready (seen on the last page, whose six journeys were all live): wait for them.
+    wait_until(lambda: row_ids(page) == [r["journey_id"] for r in everything[24:36]], what="the third page's rows")
     assert page.is_disabled("button.older")  # fewer than a page left
     page.click("button.newer")
     wait_results(page, "ready")
-    assert row_ids(page) == [r["journey_id"] for r in everything[12:24]]
+    wait_until(lambda: row_ids(page) == [r["journey_id"] for r in everything[12:24]], what="the second page's rows")
     page.click("button.newer")
     wait_results(page, "ready")
-    assert row_ids(page) == [r["journey_id"] for r in everything[:12]]
+    wait_until(lambda: row_ids(page) == [r["journey_id"] for r in everything[:12]], what="the first page's rows")
     assert "before=" not in page.url
 
 
