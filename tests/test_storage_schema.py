@@ -10,9 +10,11 @@ import duckdb
 import httpx
 import pytest
 
+from journeytrace import simulator
 from journeytrace.storage import schema
 from jt_helpers import (
-    ServerExited, http_export, new_span_id, new_trace_id, real_spans, simple_request, user_attributes, wait_for_journey,
+    ServerExited, http_export, new_span_id, new_trace_id, post_simulated, real_spans, settled_journey, simple_request,
+    user_attributes, wait_for_journey, wait_until,
 )  # fmt: skip
 
 DB_NAME = "journeytrace.duckdb"
@@ -93,6 +95,34 @@ def test_server_migrates_a_version_1_file(server_factory, span_type):
         assert len(real_spans(wait_for_journey(client, trace_id, 2))) == 2
     assert server.stop() == 0
     assert _meta(db_path)["schema_version"] == str(schema.SCHEMA_VERSION)
+
+
+def test_the_v12_migration_writes_the_assembly_the_correlator_writes(server_factory):
+    """Schema v12 backfills each journey's ``assembly`` (its interactions and links) from the
+    correlation tables; the correlator writes it on every commit. On journeys with several
+    platforms and links, a file taken back to v11 must come out of the migration (at the server's
+    start) with exactly the documents the correlator wrote, and read the same."""
+    server = server_factory()
+    journeys = simulator.journeys(17, 12, time.time_ns() - 3600 * simulator.S)
+    post_simulated(server, journeys)
+    with httpx.Client(base_url=server.query_url, timeout=15) as client:
+        before = [wait_until(lambda j=j: settled_journey(client, j), what=f"journey {j.number}") for j in journeys]
+    assert server.stop() == 0
+    db_path = server.data_dir / DB_NAME
+    with duckdb.connect(str(db_path)) as con:
+        written = dict(con.execute("SELECT journey_id, assembly FROM journeys").fetchall())
+        assert any('"links":[[' in document for document in written.values())  # links to rebuild
+        con.execute("UPDATE journeys SET assembly = NULL")
+        con.execute("UPDATE meta SET value = '11' WHERE key = 'schema_version'")
+
+    server.start()
+    with httpx.Client(base_url=server.query_url, timeout=15) as client:
+        for record in before:
+            again = client.get(f"/api/journeys/{record['journey_id']}").json()
+            assert (again["legs"], again["correlation"]) == (record["legs"], record["correlation"])
+    assert server.stop() == 0
+    with duckdb.connect(str(db_path)) as con:
+        assert dict(con.execute("SELECT journey_id, assembly FROM journeys").fetchall()) == written
 
 
 def test_every_data_table_is_keyed_by_tenant(server_factory):
