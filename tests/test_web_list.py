@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 import pytest
@@ -63,7 +63,21 @@ def row_ids(page: Any) -> list[str]:
 
 
 def wait_results(page: Any, state: str = "ready") -> None:
-    page.wait_for_selector(f".results[data-state={state}]", timeout=TIMEOUT_MS)
+    """After a reload: the page the modules drew (not the server's first frame) reaches `state`."""
+    page.wait_for_selector(f".list-page:not([data-first-frame]) .results[data-state={state}]", timeout=TIMEOUT_MS)
+
+
+def then_results(page: Any, action: Callable[[], None], state: str = "ready") -> None:
+    """Do `action` (a click or a history step that draws the list anew) and wait for the *new*
+    page's results to reach `state`. The router keeps the old page, state and rows, on screen
+    until the new one replaces it (no blank frame), so waiting for the state alone can find the
+    old page's and read its rows as they go."""
+    old = page.query_selector(".results")
+    action()
+    page.wait_for_function(
+        "([old, state]) => { const r = document.querySelector('.results'); return r !== null && r !== old && r.dataset.state === state; }",
+        arg=[old, state], timeout=TIMEOUT_MS,
+    )  # fmt: skip
 
 
 def assert_rows_match(page: Any, client: httpx.Client, params: Any = None) -> list[str]:
@@ -88,9 +102,8 @@ def pick(page: Any, picker: str, values: list[str]) -> None:
     page.keyboard.press("Escape")
 
 
-def submit(page: Any) -> None:
-    page.click("form.filters button[type=submit]")
-    wait_results(page, "ready")
+def submit(page: Any, state: str = "ready") -> None:
+    then_results(page, lambda: page.click("form.filters button[type=submit]"), state)
 
 
 # --- tests ---------------------------------------------------------------------------------------
@@ -217,23 +230,20 @@ def test_filters_live_in_the_url_and_reload_back_forward_restore_them(page, modu
     assert f"insight={rule}" in page.url
     narrowed = assert_rows_match(page, client, [*params, ("insight", rule)])
     assert 0 < len(narrowed) <= len(wanted)
-    page.go_back()
-    wait_results(page, "ready")
+    then_results(page, lambda: page.go_back(), "ready")
     assert page.url.endswith(search)
     assert_rows_match(page, client, params)
     wait_until(lambda: not page.is_checked(f"input[name=insight][value={rule}]"), what="the insight unticked")
-    page.go_forward()
-    wait_results(page, "ready")
+    then_results(page, lambda: page.go_forward(), "ready")
     assert f"insight={rule}" in page.url
     assert_rows_match(page, client, [*params, ("insight", rule)])
     wait_until(lambda: page.is_checked(f"input[name=insight][value={rule}]"), what="the insight ticked again")
 
     # A quick range is part of the URL too.
-    page.click("button.range[data-range='1h']")
-    wait_results(page, "empty")  # the simulated journeys started ten hours ago
+    # The simulated journeys started ten hours ago.
+    then_results(page, lambda: page.click("button.range[data-range='1h']"), "empty")
     assert "range=1h" in page.url
-    page.click("button.range[data-range='24h']")
-    wait_results(page, "ready")
+    then_results(page, lambda: page.click("button.range[data-range='24h']"), "ready")
     assert "range=24h" in page.url and "from=" not in page.url
     assert page.get_attribute("button.range[data-range='24h']", "aria-pressed") == "true"
     assert_rows_match(page, client, [*params, ("insight", rule), ("from", time.time_ns() - 24 * 3600 * 10**9)])
@@ -274,8 +284,7 @@ def test_free_text_finds_a_journey_by_any_platforms_native_id(page, module_serve
     # A journey ID is not a platform's ID: the page offers to open it.
     journey_id = settled[journey.number]["journey_id"]
     page.fill("#f-id", journey_id.upper())
-    page.click("form.filters button[type=submit]")
-    wait_results(page, "empty")
+    submit(page, "empty")
     assert page.get_attribute("a.open-journey", "href") == f"/journeys/{journey_id}"
 
 
@@ -308,23 +317,17 @@ def test_paging_walks_the_list_with_keyset_cursors(page, module_server, client, 
     open_list(page, module_server, "?limit=12")
     assert row_ids(page) == [r["journey_id"] for r in everything[:12]]
     assert page.is_disabled("button.newer")
-    page.click("button.older")
-    wait_results(page, "ready")
+    then_results(page, lambda: page.click("button.older"), "ready")
     cursor = everything[11]["start_unix_nano"] - 1
     assert f"before={cursor}" in page.url
     assert row_ids(page) == api_ids(client, {"limit": 12, "to": cursor}) == [r["journey_id"] for r in everything[12:24]]
-    page.click("button.older")
-    wait_results(page, "ready")
-    # The rows of a page whose journeys are still in progress can land a frame after the state
-    # says ready (seen on the last page, whose six journeys were all live): wait for them.
-    wait_until(lambda: row_ids(page) == [r["journey_id"] for r in everything[24:36]], what="the third page's rows")
+    then_results(page, lambda: page.click("button.older"), "ready")
+    assert row_ids(page) == [r["journey_id"] for r in everything[24:36]]
     assert page.is_disabled("button.older")  # fewer than a page left
-    page.click("button.newer")
-    wait_results(page, "ready")
-    wait_until(lambda: row_ids(page) == [r["journey_id"] for r in everything[12:24]], what="the second page's rows")
-    page.click("button.newer")
-    wait_results(page, "ready")
-    wait_until(lambda: row_ids(page) == [r["journey_id"] for r in everything[:12]], what="the first page's rows")
+    then_results(page, lambda: page.click("button.newer"), "ready")
+    assert row_ids(page) == [r["journey_id"] for r in everything[12:24]]
+    then_results(page, lambda: page.click("button.newer"), "ready")
+    assert row_ids(page) == [r["journey_id"] for r in everything[:12]]
     assert "before=" not in page.url
 
 
