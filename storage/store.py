@@ -479,16 +479,33 @@ class SpanStore:
         return await asyncio.get_running_loop().run_in_executor(self._readers, self._read, fn)
 
     def _read(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        # Any step can find DuckDB's pool full while the writer works, BEGIN included: each
+        # answers Overloaded (503 + Retry-After), never a 500.
+        try:
+            cursor = self._reader_cursor()
+            # One transaction per read: a reader that runs several queries (a journey's record,
+            # then its spans) sees one snapshot, never half of a commit that landed in between.
+            cursor.execute("BEGIN TRANSACTION")
+            try:
+                return fn(cursor)
+            finally:
+                self._end_read(cursor)
+        except duckdb.OutOfMemoryException as error:  # the writer holds the pool; another try may fit
+            raise Overloaded("this query needs more memory than the store's memory-limit has free now; retry") from error
+
+    def _reader_cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = getattr(self._local, "cursor", None)
         if cursor is None:
             assert self._db is not None
             cursor = self._local.cursor = self._db.cursor()
-        # One transaction per read: a reader that runs several queries (a journey's record, then
-        # its spans) sees one snapshot, never half of a commit that landed in between.
-        cursor.execute("BEGIN TRANSACTION")
+        return cursor
+
+    def _end_read(self, cursor: duckdb.DuckDBPyConnection) -> None:
         try:
-            return fn(cursor)
-        except duckdb.OutOfMemoryException as error:  # the writer holds the pool; another try may fit
-            raise Overloaded("this query needs more memory than the store's memory-limit has free now; retry") from error
-        finally:
             cursor.execute("ROLLBACK")
+        except duckdb.Error:
+            # A cursor whose transaction would not end would refuse the next BEGIN: this
+            # thread's next read opens a new one.
+            self._local.cursor = None
+            cursor.close()
+            raise

@@ -15,7 +15,9 @@ Two ways a server stopped making acknowledged spans readable, each retrying one 
 from __future__ import annotations
 
 import random
+import threading
 import time
+from collections import Counter
 
 import grpc
 import httpx
@@ -59,11 +61,22 @@ def _request(first: int) -> tuple[ExportTraceServiceRequest, list[str]]:
 def test_the_writer_keeps_committing_within_its_memory_limit(server_factory, max_commit_spans):
     server = server_factory("--memory-limit", "48MB", "--max-commit-spans", max_commit_spans)
     sent: list[str] = []
-    with grpc.insecure_channel(server.grpc_endpoint) as channel:
-        for r in range(REQUESTS):
-            request, call_ids = _request(r * SPANS_PER_REQUEST)
-            wait_until(lambda: _accepted(channel, request), timeout=120, interval=0.2, what=f"request {r} accepted")
-            sent += call_ids
+    reading = threading.Event()
+    answers: Counter[str] = Counter()
+    reader = threading.Thread(target=_read_meanwhile, args=(server, sent, reading, answers))
+    reading.set()
+    reader.start()
+    try:
+        with grpc.insecure_channel(server.grpc_endpoint) as channel:
+            for r in range(REQUESTS):
+                request, call_ids = _request(r * SPANS_PER_REQUEST)
+                wait_until(lambda: _accepted(channel, request), timeout=120, interval=0.2, what=f"request {r} accepted")
+                sent += call_ids
+    finally:
+        reading.clear()
+        reader.join()
+    # Reads ran throughout; each was answered, or refused as a 503 the client can retry.
+    assert set(answers) <= {"200", "503"} and answers["200"] > 0, answers
     with httpx.Client(base_url=server.query_url, timeout=30) as client:
 
         def journey_of(call_id: str) -> list | None:
@@ -79,6 +92,28 @@ def test_the_writer_keeps_committing_within_its_memory_limit(server_factory, max
             assert len(found) == 1
     assert "failed" not in server.log_text() and "Exception" not in server.log_text(), server.log_tail()
     assert server.running
+
+
+def _read_meanwhile(server, sent: list[str], reading: threading.Event, answers: Counter[str]) -> None:
+    """Ask each API in turn while ``reading`` is set, counting the answers by status (a 503 must
+    say why and when to retry; anything else is counted under its body to fail the test)."""
+    tempo_url = f"http://127.0.0.1:{server.tempo_port}"
+    with httpx.Client(timeout=30) as client:
+        while reading.is_set():
+            known = sent[len(sent) // 2] if sent else "CA0"
+            for url, params in (
+                (f"{server.query_url}/api/journeys", {"interaction_id": known}),
+                (f"{server.query_url}/api/journeys", {"limit": 20}),
+                (f"{server.query_url}/api/traces", {"service": "twilio", "limit": 20}),
+                (f"{tempo_url}/api/search", {"limit": 20}),
+            ):
+                response = client.get(url, params=params)
+                if response.status_code == 503 and response.headers.get("Retry-After") and "memory-limit" in response.text:
+                    answers["503"] += 1
+                elif response.status_code == 200:
+                    answers["200"] += 1
+                else:
+                    answers[f"{response.status_code} {url}: {response.text[:300]}"] += 1
 
 
 def _accepted(channel: grpc.Channel, request: ExportTraceServiceRequest) -> bool:
