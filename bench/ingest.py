@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import Any
 from pathlib import Path
 
 import duckdb
@@ -42,12 +43,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+LIVE_AGE_NS = 300 * 10**9
+"""With ``live``, how long before it is sent a journey started: its spans (up to ~3 minutes of
+call) are over when they arrive, as a platform reports them."""
+
+
 def client(
-    port: int, total_spans: int, streams: int, journeys_per_request: int, out: Path, rate: float = 0, first_copy: int = 0
-) -> None:
+    port: int, total_spans: int, streams: int, journeys_per_request: int, out: Path, rate: float = 0,
+    first_copy: int = 0, live: bool = False,
+) -> None:  # fmt: skip
     """Send requests until ``total_spans`` are acknowledged (at most ``rate`` spans/s if set);
     write the counts to ``out``. Copies are numbered from ``first_copy``, so a second client
-    (or data loaded earlier) gets IDs of its own."""
+    (or data loaded earlier) gets IDs of its own.
+
+    Without ``live`` every journey starts within the same 17 seconds an hour ago (16 templates),
+    which is enough for throughput. With ``live`` each second's requests come from a template
+    built that second, so start times advance with the clock as a contact center's do; a search
+    running meanwhile then finds the newest journeys spread over time, not thousands of them
+    within seconds of each other."""
     rng = random.Random(7)
     start_ns = time.time_ns() - 3600 * 10**9
     templates = [
@@ -57,6 +70,17 @@ def client(
     requests_total = total_spans // spans_per_request
     lock = threading.Lock()
     state = {"next": 0, "acked": 0, "retries": 0}
+    current: dict[str, Any] = {"second": None, "template": b""}
+
+    def template(n: int) -> bytes:
+        if not live:
+            return templates[n % len(templates)]
+        with lock:
+            second = int(time.time())
+            if current["second"] != second:
+                now = time.time_ns()
+                current.update(second=second, template=build_request(journeys_per_request, rng, now - LIVE_AGE_NS).SerializeToString())
+            return current["template"]
 
     def worker() -> None:
         channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20)])
@@ -71,7 +95,7 @@ def client(
                 delay = began + n * spans_per_request / rate - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-            body = fresh_copy(templates[n % len(templates)], first_copy + n)
+            body = fresh_copy(template(n), first_copy + n)
             while True:
                 try:
                     export(body, timeout=60)
@@ -144,9 +168,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--first-copy", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--live", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
-        client(args.port, args.spans, args.streams, args.journeys_per_request, args.out, args.rate, args.first_copy)
+        client(args.port, args.spans, args.streams, args.journeys_per_request, args.out, args.rate, args.first_copy, args.live)
         return
 
     data_dir, ports, server = start_server("jt-bench-")

@@ -141,6 +141,7 @@ def main() -> None:
                 sys.executable, str(Path(__file__).with_name("ingest.py")), "--client",
                 "--port", str(ports["otlp-grpc-port"]), "--spans", str(10**9), "--streams", "2",
                 "--rate", str(args.ingest_rate), "--out", str(run / "background.json"), "--first-copy", str(10**8),
+                "--live",  # journeys start as they are sent, not all within the same seconds
             ])  # fmt: skip
             time.sleep(5)
         now_s = int(time.time())
