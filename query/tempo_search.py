@@ -68,7 +68,8 @@ _SUMMARY_SQL = """
 WITH wanted AS (SELECT unnest(?::VARCHAR[]) AS journey_id),
 spans_of AS (
     SELECT journey_id, span_id, parent_span_id, name, service_name, start_unix_nano, status_code
-    FROM spans WHERE tenant = ? AND journey_id IN (SELECT journey_id FROM wanted) AND start_unix_nano BETWEEN ? AND ?
+    FROM spans WHERE tenant = ? AND journey_id IN (SELECT journey_id FROM wanted)
+        AND start_unix_nano BETWEEN ? AND ? AND received_unix_nano BETWEEN ? AND ?
 ),
 firsts AS (  -- TraceQL's rootServiceName/rootName: the earliest stored span without a parent
     SELECT journey_id, service_name, name FROM spans_of
@@ -121,9 +122,9 @@ def search(cursor: duckdb.DuckDBPyConnection, tenant: str, request: SearchReques
     """Matching journeys newest first (start, then ID), each with its earliest ``spans_per_set``
     matched spans. Every matched span is read so that ``matched`` is the true count, as in Tempo."""
     matches: dict[str, list[_Match]] = {}
-    read: list[tuple[int, int]] = []  # the span bounds of the slices read: the matches' spans lie within
+    read: search_slices.SpanBounds | None = None  # of the slices read: the matches' spans lie within
     for window, bounds in search_slices.slices_to_read(cursor, tenant, request.start_ns, request.end_ns):
-        read.append(bounds)
+        read = bounds if read is None else read.union(bounds)
         sql, params = traceql.compile_search(
             request.query, tenant=tenant, start_ns=request.start_ns, end_ns=request.end_ns,
             min_duration_ns=request.min_duration_ns, max_duration_ns=request.max_duration_ns,
@@ -134,10 +135,11 @@ def search(cursor: duckdb.DuckDBPyConnection, tenant: str, request: SearchReques
             matches.setdefault(journey_id, []).append(_Match(span_id, name, start, end, _selected(selected)))
         if len(matches) >= request.limit:
             break
-    if not matches:
+    if not matches or read is None:
         return {"traces": [], "metrics": {}}
     ids = list(matches)
-    lowest, highest = min(start for start, _ in read), max(end for _, end in read)
-    rows = cursor.execute(_SUMMARY_SQL, [ids, tenant, lowest, highest, tenant, lowest, highest]).fetchall()
+    rows = cursor.execute(
+        _SUMMARY_SQL, [ids, tenant, *read.params, tenant, read.start_min, read.end_max]
+    ).fetchall()
     traces = [_trace(row, matches[row[0]], request.spans_per_set) for row in rows]
     return {"traces": traces, "metrics": {}}

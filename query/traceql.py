@@ -40,6 +40,7 @@ from typing import Literal as TypingLiteral
 import duckdb
 
 from journeytrace import semconv
+from journeytrace.storage.search import SpanBounds
 
 # --------------------------------------------------------------------------------------- errors
 
@@ -966,7 +967,7 @@ def compile_search(
     limit: int,
     spans_per_set: int,
     started: tuple[int | None, int | None] = (None, None),
-    span_bounds: tuple[int, int] | None = None,
+    span_bounds: SpanBounds | None = None,
 ) -> tuple[str, list[object]]:
     """SQL and its ``?`` parameters for the newest ``limit`` journeys ``query`` matches.
 
@@ -978,8 +979,8 @@ def compile_search(
     Status and kind report their keyword, durations integer nanoseconds.
     A journey is in range when it overlaps ``[start_ns, end_ns]``; the durations bound the
     journey's duration. ``started`` narrows to journeys starting in that slice (searches go newest
-    slice first, ``storage.search.slices_to_read``), and ``span_bounds`` bounds the start of the
-    spans read: every span of those journeys starts within it (``storage.search.span_bounds``).
+    slice first, ``storage.search.slices_to_read``), and ``span_bounds`` bounds the start and
+    arrival of the spans read: every span of those journeys lies within (``storage.search.SpanBounds``).
     """
     c = _Compiler()
     journey_where = [f"tenant = {c.param(tenant)}"]
@@ -997,7 +998,10 @@ def compile_search(
         journey_where.append(f"start_unix_nano <= {c.param(started[1])}")
     span_where = f"tenant = {c.param(tenant)}"
     if span_bounds is not None:
-        span_where += f" AND start_unix_nano BETWEEN {c.param(span_bounds[0])} AND {c.param(span_bounds[1])}"
+        span_where += (
+            f" AND start_unix_nano BETWEEN {c.param(span_bounds.start_min)} AND {c.param(span_bounds.end_max)}"
+            f" AND received_unix_nano BETWEEN {c.param(span_bounds.received_min)} AND {c.param(span_bounds.received_max)}"
+        )
 
     reported = _reported(query)
     if reported:

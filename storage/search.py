@@ -113,7 +113,7 @@ class Slice:
 
 def slices_to_read(
     cursor: duckdb.DuckDBPyConnection, tenant: str, start_min: int | None, start_max: int | None
-) -> Iterator[tuple[Slice, tuple[int, int]]]:
+) -> Iterator[tuple[Slice, SpanBounds]]:
     """Disjoint slices of the journeys overlapping ``[start_min, start_max]``, newest start first,
     each with its ``span_bounds``; a search reads them in turn until it has enough.
 
@@ -163,15 +163,54 @@ def _journeys_in(tenant: str, window: Slice, overlap_from: int | None) -> tuple[
     return " AND ".join(where), params
 
 
+@dataclass(frozen=True, slots=True)
+class SpanBounds:
+    """Where the spans of a slice's journeys lie: every one starts in ``[start_min, end_max]`` and
+    was received in ``[received_min, received_max]`` (ns, inclusive).
+
+    The arrival bounds are the narrow ones. Spans are stored in arrival order, so the row groups'
+    zone maps on ``received_unix_nano`` do not overlap, and a slice's journeys arrived within
+    seconds of each other: a search of live data reads a row group or two. Their start times do
+    not say as much: calls report their spans when they end, minutes after they start, so under
+    ingest every row group of the last minutes overlaps the newest slice's start bounds (the 10 M
+    span benchmark read ~2 M spans a search, BENCHMARKS.md)."""
+
+    start_min: int
+    end_max: int
+    received_min: int
+    received_max: int
+
+    @property
+    def sql(self) -> str:
+        """The condition over ``spans`` (four ``?`` parameters, ``params`` in order)."""
+        return "start_unix_nano BETWEEN ? AND ? AND received_unix_nano BETWEEN ? AND ?"
+
+    @property
+    def params(self) -> list[int]:
+        return [self.start_min, self.end_max, self.received_min, self.received_max]
+
+    def union(self, other: SpanBounds) -> SpanBounds:
+        return SpanBounds(min(self.start_min, other.start_min), max(self.end_max, other.end_max),
+                          min(self.received_min, other.received_min), max(self.received_max, other.received_max))  # fmt: skip
+
+
 def span_bounds(
     cursor: duckdb.DuckDBPyConnection, tenant: str, window: Slice, *, overlap_from: int | None
-) -> tuple[int, int] | None:
-    """The earliest start and latest end of the journeys in ``window`` ending at or after
-    ``overlap_from``, or None when there are none: every span of those journeys lies within, so a
-    search of their spans passes both bounds to DuckDB, whose zone maps then skip the rest."""
+) -> SpanBounds | None:
+    """The ``SpanBounds`` of the journeys in ``window`` ending at or after ``overlap_from``, or None
+    when there are none. A search of their spans passes the bounds to DuckDB, whose zone maps then
+    skip the rest. A journey's spans arrived between its first arrival and its last update (as a
+    read by ID relies on too); a journey whose first arrival is unknown (none since schema v7
+    backfilled it; kept safe all the same) bounds nothing from below."""
     where, params = _journeys_in(tenant, window, overlap_from)
-    row = cursor.execute(f"SELECT min(start_unix_nano), max(end_unix_nano) FROM journeys WHERE {where}", params).fetchone()
-    return None if row is None or row[0] is None else (int(row[0]), int(row[1]))
+    row = cursor.execute(
+        f"""SELECT min(start_unix_nano), max(end_unix_nano),
+                   CASE WHEN count(first_received_unix_nano) = count(*) THEN min(first_received_unix_nano) ELSE 0 END,
+                   max(updated_unix_nano)
+            FROM journeys WHERE {where}""",
+        params,
+    ).fetchone()
+    return None if row is None or row[0] is None else SpanBounds(*(int(v) for v in row))
 
 
 def journey_ids(cursor: duckdb.DuckDBPyConnection, tenant: str, query: SpanQuery, limit: int) -> list[str]:
@@ -185,12 +224,12 @@ def journey_ids(cursor: duckdb.DuckDBPyConnection, tenant: str, query: SpanQuery
 
 
 def _journey_ids_in(
-    cursor: duckdb.DuckDBPyConnection, tenant: str, query: SpanQuery, window: Slice, bounds: tuple[int, int],
+    cursor: duckdb.DuckDBPyConnection, tenant: str, query: SpanQuery, window: Slice, bounds: SpanBounds,
     limit: int,
 ) -> list[str]:
     conditions, span_params = _span_conditions(query)
-    conditions += ["start_unix_nano >= ?", "start_unix_nano <= ?"]
-    span_params += list(bounds)
+    conditions.append(bounds.sql)
+    span_params += bounds.params
     journey_where = ["j.tenant = ?"]
     params: list[Any] = [tenant]
     # A span starting in [start_min, start_max] lies in a journey overlapping that window.

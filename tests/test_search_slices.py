@@ -18,22 +18,29 @@ import pytest
 from jt_helpers import new_trace_id, simple_request, wait_until
 
 from journeytrace.storage import schema
-from journeytrace.storage.search import FIRST_SLICE_JOURNEYS, Slice, slices_to_read
+from journeytrace.storage.search import FIRST_SLICE_JOURNEYS, Slice, SpanBounds, slices_to_read
 
 S = 10**9
 HOUR = 3600 * S
 
 
+def _arrival(start: int) -> tuple[int, int]:
+    """A journey's first arrival and last update: reported when it ends, some spans later still."""
+    first = start + (start * 7919) % (3 * HOUR)
+    return first, first + (start * 104729) % (2 * HOUR)
+
+
 def _slices(
     path: Path, journeys: list[tuple[int, int]], start_min: int | None, start_max: int | None
-) -> list[tuple[Slice, tuple[int, int]]]:
-    """``slices_to_read`` over a DuckDB file holding journeys of these (start, end)."""
+) -> list[tuple[Slice, SpanBounds]]:
+    """``slices_to_read`` over a DuckDB file holding journeys of these (start, end), which arrived
+    as ``_arrival`` says."""
     db = duckdb.connect(str(path))
     schema.migrate(db)
     db.executemany(
-        "INSERT INTO journeys (tenant, journey_id, start_unix_nano, end_unix_nano, services, updated_unix_nano) "
-        "VALUES ('default', ?, ?, ?, [], 0)",
-        [[f"j{i}", start, end] for i, (start, end) in enumerate(journeys)],
+        "INSERT INTO journeys (tenant, journey_id, start_unix_nano, end_unix_nano, services, updated_unix_nano, "
+        "first_received_unix_nano) VALUES ('default', ?, ?, ?, [], ?, ?)",
+        [[f"j{i}", start, end, _arrival(start)[1], _arrival(start)[0]] for i, (start, end) in enumerate(journeys)],
     )
     other = [["other", 0, 10**15]]  # another tenant's journey never counts
     db.executemany("INSERT INTO journeys (tenant, journey_id, start_unix_nano, end_unix_nano, services, "
@@ -80,7 +87,9 @@ def test_slices_hold_every_overlapping_journey_once_newest_first(
     for group in held[1:-1]:
         assert len(group) >= FIRST_SLICE_JOURNEYS * 4, "later slices grow"
     for (window, bounds), group in zip(slices, held, strict=True):
-        assert bounds == (min(s for s, _ in group), max(e for _, e in group)), "span bounds cover the slice's journeys"
+        arrivals = [_arrival(start) for start, _ in group]
+        assert bounds == SpanBounds(min(s for s, _ in group), max(e for _, e in group),
+                                    min(f for f, _ in arrivals), max(u for _, u in arrivals)), "bounds cover the slice"  # fmt: skip
 
 
 def test_the_first_slice_is_the_newest_journeys_however_old(tmp_path: Path) -> None:
@@ -88,7 +97,16 @@ def test_the_first_slice_is_the_newest_journeys_however_old(tmp_path: Path) -> N
     journeys = [(i * S, i * S + 10 * S) for i in range(1000)]
     window, bounds = _slices(tmp_path / "j.duckdb", journeys, None, None)[0]
     assert window == Slice((1000 - FIRST_SLICE_JOURNEYS) * S, None)
-    assert bounds == ((1000 - FIRST_SLICE_JOURNEYS) * S, 1009 * S)
+    assert (bounds.start_min, bounds.end_max) == ((1000 - FIRST_SLICE_JOURNEYS) * S, 1009 * S)
+
+
+def test_a_journey_of_unknown_first_arrival_bounds_nothing_from_below(tmp_path: Path) -> None:
+    path = tmp_path / "j.duckdb"
+    _slices(path, [(i * S, i * S + 10 * S) for i in range(10)], None, None)
+    with duckdb.connect(str(path)) as db:
+        db.execute("UPDATE journeys SET first_received_unix_nano = NULL WHERE journey_id = 'j3'")
+        [(_, bounds)] = list(slices_to_read(db.cursor(), "default", None, None))
+    assert bounds.received_min == 0 and bounds.received_max == max(_arrival(i * S)[1] for i in range(10))
 
 
 def _send(server, tag: str, start: int, end: int) -> str:
@@ -130,3 +148,37 @@ def test_searches_answer_the_newest_journeys_across_slices(module_server, client
         for limit in (1, 2, 3, 4, 5, 6, 20):
             assert search(limit) == expected[:limit], (search.__name__, limit)
     assert outside not in jaeger(20) + traceql(20)
+
+
+def test_searches_find_a_span_that_arrived_long_after_its_journey_began(module_server, client: httpx.Client) -> None:
+    """Searches bound the spans they read by arrival (``SpanBounds``): a journey whose first span
+    arrived, then other journeys' spans, then its own matching span, is found, and its summary
+    counts both spans."""
+    tag, now = uuid.uuid4().hex, time.time_ns()
+    trace_id = new_trace_id()
+    early = simple_request(trace_id, 1, service="late-svc", name="early", start=now - 60 * S)
+    late = simple_request(trace_id, 1, service="late-svc", name="late", start=now - 30 * S, attributes={"late.tag": tag})
+    others = [simple_request(new_trace_id(), 3, service="late-svc", start=now - 20 * S) for _ in range(40)]
+    for request in [early, *others[:20]]:
+        _post(module_server, request)
+    time.sleep(1.5)  # a commit or two later
+    for request in [*others[20:], late]:
+        _post(module_server, request)
+    tempo = f"http://127.0.0.1:{module_server.tempo_port}"
+
+    def traceql() -> list[dict]:
+        return httpx.get(f"{tempo}/api/search", params={"q": f'{{ span.late.tag = "{tag}" }}'}).json()["traces"]
+
+    [found] = wait_until(traceql, what="the journey found by its late span")
+    assert found["traceID"] == trace_id.hex()
+    assert found["serviceStats"] == {"late-svc": {"spanCount": 2}}  # the early span counted too
+    assert found["rootTraceName"] == "early-0"
+    body = client.get("/api/traces", params={"service": "late-svc", "tags": json.dumps({"late.tag": tag})}).json()
+    assert [t["traceID"] for t in body["data"]] == [trace_id.hex()]
+    assert {s["operationName"] for s in body["data"][0]["spans"]} >= {"early-0", "late-0"}
+
+
+def _post(server, request) -> None:
+    response = httpx.post(server.traces_url, content=request.SerializeToString(),
+                          headers={"content-type": "application/x-protobuf"})  # fmt: skip
+    assert response.status_code == 200, response.text
