@@ -36,6 +36,7 @@ from journeytrace.correlator.analysis import facts, insights, summary
 from journeytrace.correlator.analysis.llm import LlmConfig, LlmSummarizer
 from journeytrace.correlator.analysis.model import Evaluation, Summary
 from journeytrace.storage import reads
+from journeytrace.storage.transactions import roll_back
 
 from journeytrace.ids import journey_key
 
@@ -209,7 +210,7 @@ class AnalysisWorker:
             self._analyse(cursor, jobs, now)
             cursor.execute("COMMIT")
         except BaseException:
-            cursor.execute("ROLLBACK")
+            roll_back(cursor)
             raise
         self._shrink = max(1, self._shrink // 2)
         if changed:

@@ -40,6 +40,7 @@ from journeytrace.ids import OTEL_PLATFORM
 from journeytrace.spans import SpanBatch
 from journeytrace.storage import schema
 from journeytrace.storage.analysis import AnalysisConfig, AnalysisWorker
+from journeytrace.storage.transactions import roll_back
 from journeytrace.storage.wal import START, Position, WriteAheadLog
 
 log = logging.getLogger(__name__)
@@ -462,7 +463,7 @@ class SpanStore:
             inserted = time.perf_counter()
             cursor.execute("COMMIT")
         except BaseException:
-            cursor.execute("ROLLBACK")
+            roll_back(cursor)
             raise
         done = time.perf_counter()
         log.debug(

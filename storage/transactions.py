@@ -1,0 +1,18 @@
+"""Ending a DuckDB transaction that failed, without hiding why it failed."""
+
+from __future__ import annotations
+
+import contextlib
+
+import duckdb
+
+
+def roll_back(cursor: duckdb.DuckDBPyConnection) -> None:
+    """ROLLBACK the cursor's transaction, if it still has one.
+
+    A COMMIT that fails (out of memory, a constraint) has already ended its transaction, and a
+    ROLLBACK then raises "no transaction is active". Called from an ``except`` block, that error
+    would replace the one that matters: the writer halves a group that runs out of memory at
+    COMMIT, the analysis worker takes smaller rounds, and both need to see that it did."""
+    with contextlib.suppress(duckdb.TransactionException):
+        cursor.execute("ROLLBACK")
