@@ -3,8 +3,9 @@
 Builds (once, cached under ``bench/.data/``) a DuckDB file of ``--spans`` realistic CX spans
 (bench/cxdata.py: 20 spans and 3 interactions per journey) by running the server's own commit
 path, then starts ``journeytrace serve`` on a copy of it (the cached file never changes), keeps a
-background client ingesting over gRPC at ``--ingest-rate`` spans/s, and times each query over
-HTTP as Jaeger UI and Grafana send them.
+background client ingesting live journeys over gRPC at ``--ingest-rate`` spans/s (each starting
+as it is sent: ``bench/ingest.py --live``), and times each query over HTTP as Jaeger UI and
+Grafana send them.
 
     python bench/query.py                        # 10,000,000 spans (500,000 journeys)
     python bench/query.py --spans 1000000 --samples 100
