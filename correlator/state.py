@@ -111,7 +111,7 @@ def _stored(
 
 
 def _rows_by_hash(table: str, column: str, keys_sql: str, columns: str, key_sql: Callable[[str], str]) -> str:
-    """The query ``_stored`` and ``lookup_rows`` share: ``rid`` and ``columns`` of the rows of
+    """The query ``_stored`` and ``_lookup_rows`` share: ``rid`` and ``columns`` of the rows of
     ``table`` whose lookup-hash ``column`` equals ``key_sql`` of a value ``keys_sql`` selects."""
     return f"""
         SELECT t.rowid AS rid, {', '.join(f't.{c}' for c in columns.split(', '))}
@@ -471,7 +471,7 @@ def _temp_table(cursor: duckdb.DuckDBPyConnection, name: str, **columns: list[st
     cursor.unregister(f"{name}_values")
 
 
-def lookup_rows(
+def _lookup_rows(
     cursor: duckdb.DuckDBPyConnection,
     table: str,
     column: str,
@@ -483,8 +483,7 @@ def lookup_rows(
     """``_stored`` for a Python list of keys, answered directly: ``(rowid, *columns)`` of the rows
     whose lookup-hash ``column`` equals ``key_sql`` of a key. Hash collisions come back too, so
     callers compare the real keys; one statement instead of three (a temp table of the keys, the
-    lookup and the read), and each statement costs milliseconds however little it does. Journey
-    reads use it too (``storage/reads.py``)."""
+    lookup and the read), and each statement costs milliseconds however little it does."""
     return cursor.execute(
         _rows_by_hash(table, column, "SELECT unnest(?::VARCHAR[])", columns, key_sql), [sorted(keys)]
     ).fetchall()
@@ -502,6 +501,25 @@ position in the members, from link rows with ``a_index`` and ``b_index``, both e
 ASSEMBLY_SQL = "to_json({{'members': {members}, 'links': coalesce({links}, [])}})::VARCHAR"
 """``journeys.assembly`` (schema v12): what assembling the journey's trace needs, as compact JSON
 (a tenth of what a document with the keys spelled out takes)."""
+
+
+def journey_links_sql(members: str, links: str) -> str:
+    """SQL of each journey's ``LINKS_SQL`` (columns ``tenant, journey_id, links``): ``members``
+    selects its interaction rows (``tenant, interaction, journey_id`` and ``MEMBER_ORDER``'s
+    columns), ``links`` its link rows (``tenant, a, b, method, confidence, evidence``); a link
+    counts when both ends are members of one journey. The correlator and the v12 migration
+    (``storage/schema.py``) build the same documents with it."""
+    return f"""
+        WITH placed AS (
+            SELECT tenant, interaction, journey_id,
+                   row_number() OVER (PARTITION BY tenant, journey_id ORDER BY {MEMBER_ORDER}) - 1 AS position
+            FROM {members})
+        SELECT tenant, journey_id, {LINKS_SQL} AS links
+        FROM (SELECT l.*, m.journey_id, m.position AS a_index, n.position AS b_index
+              FROM ({links}) l
+              JOIN placed m ON m.tenant = l.tenant AND m.interaction = l.a
+              JOIN placed n ON n.tenant = l.tenant AND n.interaction = l.b AND n.journey_id = m.journey_id)
+        GROUP BY ALL"""
 
 
 _MEMBER_COLUMNS = "tenant, interaction, platform, interaction_id, start_unix_nano, journey_token, journey_id, first_received_unix_nano"
@@ -540,20 +558,20 @@ def _neighbourhood(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list
     while frontier:
         asked.update(frontier)
         wanted = set(frontier)
-        rows = lookup_rows(cursor, "interactions", "interaction_hash", frontier, columns=_MEMBER_COLUMNS)
+        rows = _lookup_rows(cursor, "interactions", "interaction_hash", frontier, columns=_MEMBER_COLUMNS)
         journeys = {row[7] for row in rows if row[1] == tenant and row[2] in wanted and row[7]} - loaded_journeys
         if journeys:
             loaded_journeys.update(journeys)
             members = {
                 member
-                for _, row_tenant, journey_id, interactions in lookup_rows(
+                for _, row_tenant, journey_id, interactions in _lookup_rows(
                     cursor, "journeys", "journey_key", journeys, columns="tenant, journey_id, interactions",
                     key_sql=journey_key_sql)
                 if row_tenant == tenant and journey_id in journeys
                 for member in interactions
             }  # fmt: skip
             wanted |= members
-            rows += lookup_rows(cursor, "interactions", "interaction_hash", members, columns=_MEMBER_COLUMNS)
+            rows += _lookup_rows(cursor, "interactions", "interaction_hash", members, columns=_MEMBER_COLUMNS)
         known = []  # found now, and stored before this batch
         for rid, row_tenant, interaction, platform, interaction_id, start, token, journey_id, received in rows:
             if row_tenant == tenant and interaction in wanted and interaction not in found.members:
@@ -570,7 +588,7 @@ def _neighbourhood(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list
                 for end in ("a", "b"):
                     found.links.update(
                         (a, b)
-                        for _, row_tenant, a, b in lookup_rows(cursor, table, f"{end}_hash", ends, columns="tenant, a, b")
+                        for _, row_tenant, a, b in _lookup_rows(cursor, table, f"{end}_hash", ends, columns="tenant, a, b")
                         if row_tenant == tenant and (a if end == "a" else b) in ends
                     )
         frontier = {node for link in found.links for node in link} - found.members.keys() - asked
@@ -678,7 +696,7 @@ def _record_aliases(
 def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: list[str], members: list[str]) -> None:
     """Recompute the ``journeys`` rows of ``journeys`` from ``members``, all their interactions."""
     affected = set(journeys)
-    if stale := [rid for rid, row_tenant, journey_id in lookup_rows(cursor, "journeys", "journey_key", journeys,
+    if stale := [rid for rid, row_tenant, journey_id in _lookup_rows(cursor, "journeys", "journey_key", journeys,
                                                                 columns="tenant, journey_id", key_sql=journey_key_sql)
                  if row_tenant == tenant and journey_id in affected]:  # fmt: skip
         cursor.execute("DELETE FROM journeys WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [stale])
@@ -691,17 +709,10 @@ def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: 
     link_columns = "tenant, a, b, method, confidence, evidence"
     _stored(cursor, "member_links", "correlation_links", "a_hash", "SELECT k FROM members", columns=link_columns)
     _stored(cursor, "member_windowed", "windowed_links", "a_hash", "SELECT k FROM members", columns=link_columns)
-    links = f"""
-        WITH placed AS (
-            SELECT tenant, interaction, journey_id,
-                   row_number() OVER (PARTITION BY tenant, journey_id ORDER BY {MEMBER_ORDER}) - 1 AS position
-            FROM member_rows WHERE tenant = $tenant AND interaction IN (SELECT k FROM members))
-        SELECT tenant, journey_id, {LINKS_SQL} AS links
-        FROM (SELECT l.*, m.journey_id, m.position AS a_index, n.position AS b_index
-              FROM (SELECT {link_columns} FROM member_links UNION ALL SELECT {link_columns} FROM member_windowed) l
-              JOIN placed m ON m.tenant = l.tenant AND m.interaction = l.a
-              JOIN placed n ON n.tenant = l.tenant AND n.interaction = l.b AND n.journey_id = m.journey_id)
-        GROUP BY ALL"""
+    links = journey_links_sql(
+        "member_rows WHERE tenant = $tenant AND interaction IN (SELECT k FROM members)",
+        f"SELECT {link_columns} FROM member_links UNION ALL SELECT {link_columns} FROM member_windowed",
+    )
     cursor.execute(
         f"""
         INSERT INTO journeys

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import duckdb
 
-from journeytrace.correlator.state import ASSEMBLY_SQL, LINKS_SQL, MEMBER_ORDER, MEMBERS_SQL
+from journeytrace.correlator.state import ASSEMBLY_SQL, MEMBERS_SQL, journey_links_sql
 from journeytrace.ids import JOURNEY_KEY_SQL, lookup_hash_sql
 
 SPAN_COLUMNS = (
@@ -399,6 +399,11 @@ def _v12_journey_assembly(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE journeys ADD COLUMN IF NOT EXISTS assembly VARCHAR")
     (journeys,) = con.execute("SELECT count(*) FROM journeys").fetchone() or (0,)
     parts = max(1, journeys // 50_000)
+    link_columns = "tenant, a, b, method, confidence, evidence"
+    links = journey_links_sql(
+        "interactions WHERE hash(journey_id) % $parts = $part",
+        f"SELECT {link_columns} FROM correlation_links UNION ALL SELECT {link_columns} FROM windowed_links",
+    )
     for part in range(parts):
         con.execute("COMMIT")
         con.execute("BEGIN")
@@ -407,19 +412,7 @@ def _v12_journey_assembly(con: duckdb.DuckDBPyConnection) -> None:
             UPDATE journeys SET assembly = {ASSEMBLY_SQL.format(members="m.facts", links="l.links")}
             FROM (SELECT tenant, journey_id, {MEMBERS_SQL} AS facts FROM interactions
                   WHERE hash(journey_id) % $parts = $part GROUP BY ALL) m
-            LEFT JOIN (
-                WITH placed AS (
-                    SELECT tenant, interaction, journey_id,
-                           row_number() OVER (PARTITION BY tenant, journey_id ORDER BY {MEMBER_ORDER}) - 1 AS position
-                    FROM interactions WHERE hash(journey_id) % $parts = $part)
-                SELECT tenant, journey_id, {LINKS_SQL} AS links
-                FROM (SELECT l.*, x.journey_id, x.position AS a_index, y.position AS b_index
-                      FROM (SELECT tenant, a, b, method, confidence, evidence FROM correlation_links
-                            UNION ALL SELECT tenant, a, b, method, confidence, evidence FROM windowed_links) l
-                      JOIN placed x ON x.tenant = l.tenant AND x.interaction = l.a
-                      JOIN placed y ON y.tenant = l.tenant AND y.interaction = l.b AND y.journey_id = x.journey_id)
-                GROUP BY ALL
-            ) l USING (tenant, journey_id)
+            LEFT JOIN ({links}) l USING (tenant, journey_id)
             WHERE journeys.tenant = m.tenant AND journeys.journey_id = m.journey_id AND journeys.assembly IS NULL
             """,
             {"parts": parts, "part": part},

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 
@@ -180,10 +180,8 @@ class SpanBounds:
     received_min: int
     received_max: int
 
-    @property
-    def sql(self) -> str:
-        """The condition over ``spans`` (four ``?`` parameters, ``params`` in order)."""
-        return "start_unix_nano BETWEEN ? AND ? AND received_unix_nano BETWEEN ? AND ?"
+    SQL: ClassVar[str] = "start_unix_nano BETWEEN ? AND ? AND received_unix_nano BETWEEN ? AND ?"
+    """The condition over ``spans``; ``params`` are its four parameters, in order."""
 
     @property
     def params(self) -> list[int]:
@@ -228,7 +226,7 @@ def _journey_ids_in(
     limit: int,
 ) -> list[str]:
     conditions, span_params = _span_conditions(query)
-    conditions.append(bounds.sql)
+    conditions.append(bounds.SQL)
     span_params += bounds.params
     journey_where = ["j.tenant = ?"]
     params: list[Any] = [tenant]
