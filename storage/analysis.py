@@ -188,8 +188,8 @@ class AnalysisWorker:
         limit = self.config.busy_batch_journeys if self._ingest_busy() else self.config.batch_journeys
         limit = max(1, limit // self._shrink)
         cursor = self._cursor
-        cursor.execute("BEGIN TRANSACTION")
         try:
+            cursor.execute("BEGIN TRANSACTION")  # inside: a BEGIN out of memory can leave one aborted
             # One commit stamps all its journeys with the same time, so the cursor is (time, key):
             # a batch may end in the middle of a commit's journeys.
             changed = cursor.execute(

@@ -438,8 +438,8 @@ class SpanStore:
         # about twice as slow as one contiguous table (bench/writer.py); the copy is cheaper.
         incoming = incoming.combine_chunks()
         started = time.perf_counter()
-        cursor.execute("BEGIN")
         try:
+            cursor.execute("BEGIN")  # inside: a BEGIN out of memory can leave a transaction aborted
             cursor.register("incoming", incoming)
             assignment = correlate(cursor, self.config.correlator)
             correlated = time.perf_counter()
@@ -484,10 +484,10 @@ class SpanStore:
         # answers Overloaded (503 + Retry-After), never a 500.
         try:
             cursor = self._reader_cursor()
-            # One transaction per read: a reader that runs several queries (a journey's record,
-            # then its spans) sees one snapshot, never half of a commit that landed in between.
-            cursor.execute("BEGIN TRANSACTION")
             try:
+                # One transaction per read: a reader that runs several queries (a journey's record,
+                # then its spans) sees one snapshot, never half of a commit that landed in between.
+                cursor.execute("BEGIN TRANSACTION")
                 return fn(cursor)
             finally:
                 self._end_read(cursor)
@@ -503,7 +503,7 @@ class SpanStore:
 
     def _end_read(self, cursor: duckdb.DuckDBPyConnection) -> None:
         try:
-            cursor.execute("ROLLBACK")
+            roll_back(cursor)
         except duckdb.Error:
             # A cursor whose transaction would not end would refuse the next BEGIN: this
             # thread's next read opens a new one.

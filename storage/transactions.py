@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import duckdb
 
 
 def roll_back(cursor: duckdb.DuckDBPyConnection) -> None:
-    """ROLLBACK the cursor's transaction, if it still has one.
+    """ROLLBACK the cursor's transaction, if it still has one (an aborted one included).
 
     A COMMIT that fails (out of memory, a constraint) has already ended its transaction, and a
     ROLLBACK then raises "no transaction is active". Called from an ``except`` block, that error
     would replace the one that matters: the writer halves a group that runs out of memory at
-    COMMIT, the analysis worker takes smaller rounds, and both need to see that it did."""
-    with contextlib.suppress(duckdb.TransactionException):
+    COMMIT, the analysis worker takes smaller rounds, and both need to see that it did. So may a
+    BEGIN that runs out of memory, which can also leave a transaction aborted: callers BEGIN
+    inside the block that calls this, or every later BEGIN on the cursor fails."""
+    try:
         cursor.execute("ROLLBACK")
+    except duckdb.TransactionException as error:
+        if "no transaction is active" not in str(error):
+            raise
