@@ -36,7 +36,7 @@ from journeytrace.correlator.analysis import facts, insights, summary
 from journeytrace.correlator.analysis.llm import LlmConfig, LlmSummarizer
 from journeytrace.correlator.analysis.model import Evaluation, Summary
 from journeytrace.storage import reads
-from journeytrace.storage.transactions import roll_back
+from journeytrace.storage.transactions import out_of_memory, roll_back
 
 from journeytrace.ids import journey_key
 
@@ -159,14 +159,13 @@ class AnalysisWorker:
                     if not more:
                         break
                 self._apply_llm_results()
-            except duckdb.OutOfMemoryException:  # the writer holds the pool: smaller rounds, later
-                self._shrink = min(self._shrink * 2, 64)
-                log.warning("journey analysis paused: DuckDB's memory-limit is full; retrying in %.1fs with "
-                            "1/%d of the usual journeys per round", self.config.interval, self._shrink)
-                time.sleep(self.config.interval)
-                continue
-            except Exception:  # never let one bad journey stop analysis of the rest
-                log.exception("journey analysis failed; retrying in %.1fs", self.config.interval)
+            except Exception as error:  # never let one bad journey stop analysis of the rest
+                if out_of_memory(error):  # the writer holds the pool: smaller rounds, later
+                    self._shrink = min(self._shrink * 2, 64)
+                    log.warning("journey analysis paused: DuckDB's memory-limit is full; retrying in %.1fs with "
+                                "1/%d of the usual journeys per round", self.config.interval, self._shrink)
+                else:
+                    log.exception("journey analysis failed; retrying in %.1fs", self.config.interval)
                 time.sleep(self.config.interval)
                 continue
             if not self._wake.is_set():

@@ -40,7 +40,7 @@ from journeytrace.ids import OTEL_PLATFORM
 from journeytrace.spans import SpanBatch
 from journeytrace.storage import schema
 from journeytrace.storage.analysis import AnalysisConfig, AnalysisWorker
-from journeytrace.storage.transactions import roll_back
+from journeytrace.storage.transactions import out_of_memory, roll_back
 from journeytrace.storage.wal import START, Position, WriteAheadLog
 
 log = logging.getLogger(__name__)
@@ -417,9 +417,9 @@ class SpanStore:
             self._commit(cursor, pa.concat_tables([t for t, _ in group]), group[-1][1])
             del items[:count]
             return
-        except duckdb.OutOfMemoryException:
+        except duckdb.Error as error:
             rows = sum(t.num_rows for t, _ in group)
-            if rows < 2 * _SMALLEST_PART:
+            if not out_of_memory(error) or rows < 2 * _SMALLEST_PART:
                 raise
             log.warning("%d spans do not fit DuckDB's memory-limit in one commit; committing them in two", rows)
         if count == 1:
@@ -491,8 +491,10 @@ class SpanStore:
                 return fn(cursor)
             finally:
                 self._end_read(cursor)
-        except duckdb.OutOfMemoryException as error:  # the writer holds the pool; another try may fit
-            raise Overloaded("this query needs more memory than the store's memory-limit has free now; retry") from error
+        except duckdb.Error as error:
+            if out_of_memory(error):  # the writer holds the pool; another try may fit
+                raise Overloaded("this query needs more memory than the store's memory-limit has free now; retry") from error
+            raise
 
     def _reader_cursor(self) -> duckdb.DuckDBPyConnection:
         cursor = getattr(self._local, "cursor", None)

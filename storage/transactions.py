@@ -1,4 +1,5 @@
-"""Ending a DuckDB transaction that failed, without hiding why it failed."""
+"""Ending a DuckDB transaction that failed, without hiding why it failed, and telling a full
+memory pool from other failures."""
 
 from __future__ import annotations
 
@@ -19,3 +20,14 @@ def roll_back(cursor: duckdb.DuckDBPyConnection) -> None:
     except duckdb.TransactionException as error:
         if "no transaction is active" not in str(error):
             raise
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` says DuckDB's buffer pool (``memory-limit``) was full. A statement raises
+    ``OutOfMemoryException``; a COMMIT that cannot allocate raises a ``TransactionException``
+    ("Failed to commit: could not allocate block ..."). Either way a smaller transaction, or the
+    same one later, may fit: the writer halves its group, the analysis worker shrinks its rounds,
+    a read answers 503."""
+    return isinstance(error, duckdb.OutOfMemoryException) or (
+        isinstance(error, duckdb.TransactionException) and "could not allocate" in str(error)
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from journeytrace.storage.transactions import roll_back
+from journeytrace.storage.transactions import out_of_memory, roll_back
 
 
 def _failed_commit(path: Path) -> None:
@@ -46,3 +46,16 @@ def test_roll_back_ends_an_open_transaction(tmp_path: Path) -> None:
     roll_back(db)
     assert db.execute("SELECT count(*) FROM t").fetchone() == (0,)
     roll_back(db)  # none open: nothing to do, no error
+
+
+def test_a_full_pool_is_told_from_other_failures(tmp_path: Path) -> None:
+    """DuckDB reports a full pool at COMMIT as a TransactionException with this wording (seen in
+    ``tests/test_memory_bound.py``'s server log); a constraint failing at COMMIT is not one."""
+    with pytest.raises(duckdb.TransactionException) as constraint:
+        _failed_commit(tmp_path / "t.duckdb")
+    assert not out_of_memory(constraint.value)
+    at_commit = duckdb.TransactionException(
+        "TransactionContext Error: Failed to commit: could not allocate block of size 256.0 KiB (45.8 MiB/45.7 MiB used)"
+    )
+    assert out_of_memory(at_commit) and out_of_memory(duckdb.OutOfMemoryException("Out of Memory Error"))
+    assert not out_of_memory(duckdb.CatalogException("Table with name nope does not exist"))
