@@ -40,6 +40,7 @@ from journeytrace.ids import OTEL_PLATFORM
 from journeytrace.spans import SpanBatch
 from journeytrace.storage import schema
 from journeytrace.storage.analysis import AnalysisConfig, AnalysisWorker
+from journeytrace.storage.compaction import compact, defer_vacuum
 from journeytrace.storage.transactions import out_of_memory, roll_back
 from journeytrace.storage.wal import START, Position, WriteAheadLog
 
@@ -115,6 +116,11 @@ class StoreConfig:
     commit of 20,000 spans checkpoint almost every time, rewriting the correlation tables' updated
     row groups each time: the writer committed 22 k spans/s in 20 k-span commits, 30 k with this
     (bench/writer.py). Our own WAL already makes acknowledged spans durable."""
+    compact_after_idle: float = 5.0
+    """Seconds without anything to commit after which the writer vacuums DuckDB's row groups,
+    which checkpoints inside a commit do not (``storage/compaction.py``)."""
+    compact_at_least_every: float = 3600.0
+    """Under load that never pauses that long, the writer vacuums this often anyway."""
     read_threads: int = 4
     analysis: AnalysisConfig | None = None
     """Insights, facts and summaries of changed journeys (``storage/analysis.py``); None: off."""
@@ -205,6 +211,7 @@ class SpanStore:
             str(self.config.path),
             config={"memory_limit": self.config.memory_limit, "checkpoint_threshold": self.config.checkpoint_threshold},
         )
+        defer_vacuum(db)
         found = schema.migrate(db)
         if found and found < schema.SCHEMA_VERSION:
             log.info("migrated %s from schema version %d to %d", self.config.path, found, schema.SCHEMA_VERSION)
@@ -257,7 +264,7 @@ class SpanStore:
             self._readers.shutdown(wait=True)
             self._readers = None
         if self._db is not None:
-            self._db.execute("CHECKPOINT")
+            compact(self._db)
             self._db.close()
             self._db = None
 
@@ -361,9 +368,15 @@ class SpanStore:
     def _apply_loop(self, cursor: duckdb.DuckDBPyConnection) -> None:
         """Apply WAL records to DuckDB in large transactions; retry until they land."""
         stopping = False
-        last_commit = time.monotonic()
+        last_commit = last_compaction = time.monotonic()
+        owed = False  # a commit since the last compaction
         while not stopping:
-            first = self._apply_queue.get()
+            try:
+                first = self._apply_queue.get(timeout=self.config.compact_after_idle if owed else None)
+            except queue.Empty:
+                owed = not self._compact(cursor)
+                last_compaction = time.monotonic()
+                continue
             if first is _STOP:
                 break
             items = [first]
@@ -396,7 +409,22 @@ class SpanStore:
                 self.analysis.notify()
             self._release(rows)
             self._wal.truncate(position)
+            owed = True
+            if last_commit - last_compaction >= self.config.compact_at_least_every:
+                owed = not self._compact(cursor)
+                last_compaction = time.monotonic()
         cursor.close()
+
+    def _compact(self, cursor: duckdb.DuckDBPyConnection) -> bool:
+        """Vacuum DuckDB's row groups now; whether it worked (if not, the next pause tries again)."""
+        started = time.perf_counter()
+        try:
+            compact(cursor)
+        except duckdb.Error as error:
+            log.warning("compacting the database failed (%s); trying again at the next pause", error)
+            return False
+        log.debug("compacted the database in %.3f s", time.perf_counter() - started)
+        return True
 
     def _commit_in_parts(
         self, cursor: duckdb.DuckDBPyConnection, items: list[tuple[pa.Table, Position | None]], count: int = 0

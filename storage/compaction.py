@@ -1,0 +1,45 @@
+"""Compaction: DuckDB's row-group vacuum, moved off the commit path.
+
+DuckDB checkpoints inside the COMMIT that takes its own WAL past ``checkpoint_threshold``, and
+every checkpoint also *vacuums*: it merges the partly filled row groups that earlier checkpoints
+left at the end of each table, rewriting and compressing them again. Commits wait for all of it.
+Under a steady 20 k spans/s that made one checkpoint in ~14 s take 0.8-1.2 s (at 900 k stored
+spans, 90 k new: 818 ms with vacuuming, 161 ms without), and every span acknowledged meanwhile
+became readable that much later: the correlation lag's p99 was 1.37-1.46 s, and 1.00 s without
+vacuuming (BENCHMARKS.md, "Correlation lag", eleventh session).
+
+So the store opens DuckDB with vacuuming off (``max_vacuum_tasks = 0``) and the writer vacuums
+when it has nothing to commit, or under load that never pauses at most once per
+``compact_at_least_every``. Without vacuuming each checkpoint leaves one partial row group per
+table it appended to (3 M spans at 256 MB: 32 row groups against 25); deleted rows of recent row
+groups are dropped by the checkpoint that writes them either way.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+DUCKDB_VACUUM_TASKS = 100
+"""DuckDB's own default for ``max_vacuum_tasks``: as much merging as one checkpoint will do."""
+
+
+def defer_vacuum(db: duckdb.DuckDBPyConnection) -> None:
+    """Make checkpoints (automatic ones inside a COMMIT included) skip vacuuming. A global
+    setting: it holds for every cursor of ``db``."""
+    db.execute("SET GLOBAL max_vacuum_tasks = 0")
+
+
+def compact(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Checkpoint with vacuuming on, then turn it off again.
+
+    DuckDB vacuums only in a checkpoint that has something to write, and a checkpoint with an
+    empty WAL writes nothing, so the time of the compaction is recorded first (``meta``).
+    The checkpoint holds other commits off while it runs (seconds for millions of fragmented
+    rows); callers choose a moment when none are waiting.
+    """
+    cursor.execute(f"SET GLOBAL max_vacuum_tasks = {DUCKDB_VACUUM_TASKS}")
+    try:
+        cursor.execute("INSERT OR REPLACE INTO meta VALUES ('compacted_at', CAST(now() AS VARCHAR))")
+        cursor.execute("CHECKPOINT")
+    finally:
+        defer_vacuum(cursor)

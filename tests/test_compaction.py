@@ -1,0 +1,90 @@
+"""Compaction (storage/compaction.py): checkpoints inside commits do not vacuum; the writer
+vacuums when it pauses, and at close.
+
+A checkpoint leaves a partly filled row group at the end of each table it appended to; DuckDB's
+vacuum merges them. Fragments that survive several checkpoints prove the commits did not vacuum;
+their merging proves the idle writer (or close) did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import duckdb
+from jt_helpers import new_trace_id, simple_request
+
+from journeytrace.correlator import CorrelatorConfig
+from journeytrace.spans import decode_body
+from journeytrace.storage.store import SpanStore, StoreConfig
+
+KEY = b"k" * 32
+COMMITS = 12
+SPANS_PER_COMMIT = 2_000
+
+
+def _config(path: Path, compact_after_idle: float) -> StoreConfig:
+    # A 1 MB DuckDB WAL: nearly every commit of 2,000 spans checkpoints.
+    return StoreConfig(
+        path=path, correlator=CorrelatorConfig(phone_hash_key=KEY), commit_interval=0.0,
+        checkpoint_threshold="1MB", compact_after_idle=compact_after_idle,
+    )  # fmt: skip
+
+
+def _row_groups(db: duckdb.DuckDBPyConnection) -> int:
+    (count,) = db.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('spans')").fetchone() or (0,)
+    return count
+
+
+def _stored(db: duckdb.DuckDBPyConnection) -> int:
+    (count,) = db.execute("SELECT count(*) FROM spans").fetchone() or (0,)
+    return count
+
+
+async def _write(store: SpanStore) -> None:
+    """COMMITS separate commits: each batch is written once the one before it is readable."""
+    for n in range(1, COMMITS + 1):
+        body = simple_request(new_trace_id(), SPANS_PER_COMMIT).SerializeToString()
+        await store.consume(decode_body(body, "default").batch)
+        for _ in range(200):
+            if await store.read(_stored) == n * SPANS_PER_COMMIT:
+                break
+            await asyncio.sleep(0.02)
+
+
+def test_commits_leave_fragments_that_close_merges(tmp_path: Path) -> None:
+    path = tmp_path / "journeytrace.duckdb"
+
+    async def run() -> int:
+        async with SpanStore(_config(path, compact_after_idle=3600)) as store:
+            await _write(store)
+            return await store.read(_row_groups)
+
+    fragments = asyncio.run(run())
+    # 24,000 spans fit one row group (122,880 rows); checkpoints that vacuumed would keep it one.
+    assert fragments >= COMMITS // 2, fragments
+    with duckdb.connect(str(path), read_only=True) as db:
+        assert _row_groups(db) == 1
+        assert _stored(db) == COMMITS * SPANS_PER_COMMIT
+        (compacted_at,) = db.execute("SELECT value FROM meta WHERE key = 'compacted_at'").fetchone() or ("",)
+        assert compacted_at
+
+
+def test_the_writer_compacts_once_it_has_been_idle(tmp_path: Path) -> None:
+    path = tmp_path / "journeytrace.duckdb"
+
+    async def run() -> tuple[int, list[int]]:
+        async with SpanStore(_config(path, compact_after_idle=2.0)) as store:
+            await _write(store)
+            fragmented = await store.read(_row_groups)
+            seen = []
+            for _ in range(100):
+                seen.append(await store.read(_row_groups))
+                if seen[-1] == 1:
+                    break
+                await asyncio.sleep(0.1)
+            return fragmented, seen
+
+    fragmented, seen = asyncio.run(run())
+    assert fragmented >= COMMITS // 2, fragmented
+    assert seen[-1] == 1, f"the idle writer did not merge the row groups: {seen}"
