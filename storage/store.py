@@ -40,7 +40,7 @@ from journeytrace.ids import OTEL_PLATFORM
 from journeytrace.spans import SpanBatch
 from journeytrace.storage import schema
 from journeytrace.storage.analysis import AnalysisConfig, AnalysisWorker
-from journeytrace.storage.compaction import compact, defer_vacuum
+from journeytrace.storage.compaction import BRIEF_TASKS, WHOLE_TASKS, compact, defer_vacuum
 from journeytrace.storage.transactions import out_of_memory, roll_back
 from journeytrace.storage.wal import START, Position, WriteAheadLog
 
@@ -119,8 +119,8 @@ class StoreConfig:
     compact_after_idle: float = 5.0
     """Seconds without anything to commit after which the writer vacuums DuckDB's row groups,
     which checkpoints inside a commit do not (``storage/compaction.py``)."""
-    compact_at_least_every: float = 3600.0
-    """Under load that never pauses that long, the writer vacuums this often anyway."""
+    compact_at_least_every: float = 600.0
+    """Under load that never pauses that long, the writer compacts briefly this often anyway."""
     read_threads: int = 4
     analysis: AnalysisConfig | None = None
     """Insights, facts and summaries of changed journeys (``storage/analysis.py``); None: off."""
@@ -264,7 +264,7 @@ class SpanStore:
             self._readers.shutdown(wait=True)
             self._readers = None
         if self._db is not None:
-            compact(self._db)
+            compact(self._db, BRIEF_TASKS)  # the rest at the next pause: a shutdown should be quick
             self._db.close()
             self._db = None
 
@@ -374,7 +374,7 @@ class SpanStore:
             try:
                 first = self._apply_queue.get(timeout=self.config.compact_after_idle if owed else None)
             except queue.Empty:
-                owed = not self._compact(cursor)
+                owed = not self._compact(cursor, WHOLE_TASKS)
                 last_compaction = time.monotonic()
                 continue
             if first is _STOP:
@@ -411,15 +411,15 @@ class SpanStore:
             self._wal.truncate(position)
             owed = True
             if last_commit - last_compaction >= self.config.compact_at_least_every:
-                owed = not self._compact(cursor)
+                self._compact(cursor, BRIEF_TASKS)  # the rest when it pauses: still owed
                 last_compaction = time.monotonic()
         cursor.close()
 
-    def _compact(self, cursor: duckdb.DuckDBPyConnection) -> bool:
+    def _compact(self, cursor: duckdb.DuckDBPyConnection, tasks: int) -> bool:
         """Vacuum DuckDB's row groups now; whether it worked (if not, the next pause tries again)."""
         started = time.perf_counter()
         try:
-            compact(cursor)
+            compact(cursor, tasks)
         except duckdb.Error as error:
             log.warning("compacting the database failed (%s); trying again at the next pause", error)
             return False

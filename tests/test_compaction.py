@@ -23,11 +23,11 @@ COMMITS = 12
 SPANS_PER_COMMIT = 2_000
 
 
-def _config(path: Path, compact_after_idle: float) -> StoreConfig:
-    # A 1 MB DuckDB WAL: nearly every commit of 2,000 spans checkpoints.
+def _config(path: Path, compact_after_idle: float, compact_at_least_every: float = 3600) -> StoreConfig:
+    # A 256 KB DuckDB WAL: every commit of 2,000 spans checkpoints.
     return StoreConfig(
         path=path, correlator=CorrelatorConfig(phone_hash_key=KEY), commit_interval=0.0,
-        checkpoint_threshold="1MB", compact_after_idle=compact_after_idle,
+        checkpoint_threshold="256KB", compact_after_idle=compact_after_idle, compact_at_least_every=compact_at_least_every,
     )  # fmt: skip
 
 
@@ -88,3 +88,19 @@ def test_the_writer_compacts_once_it_has_been_idle(tmp_path: Path) -> None:
     fragmented, seen = asyncio.run(run())
     assert fragmented >= COMMITS // 2, fragmented
     assert seen[-1] == 1, f"the idle writer did not merge the row groups: {seen}"
+
+
+def test_under_load_that_never_pauses_the_writer_compacts_briefly_on_schedule(tmp_path: Path) -> None:
+    """``compact_at_least_every`` 0: a brief compaction after every commit, so fragments never pile up."""
+
+    async def run() -> list[int]:
+        async with SpanStore(_config(tmp_path / "journeytrace.duckdb", 3600, compact_at_least_every=0)) as store:
+            await _write(store)
+            seen = [await store.read(_row_groups)]
+            while seen[-1] > 2 and len(seen) < 50:  # the last commit's compaction follows it
+                await asyncio.sleep(0.1)
+                seen.append(await store.read(_row_groups))
+            return seen
+
+    seen = asyncio.run(run())
+    assert seen[-1] <= 2, seen
