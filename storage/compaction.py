@@ -14,7 +14,9 @@ compaction (``BRIEF_TASKS``) every ``compact_at_least_every``, since a whole one
 off in proportion to the fragments: 2.9 s for those of 3 M spans, 1.7 s with 8 tasks. Without
 vacuuming each checkpoint leaves one partial row group per table it appended to (3 M spans at
 256 MB: 32 row groups against 25), which costs reads little; deleted rows of recent row groups
-are dropped by the checkpoint that writes them either way.
+are dropped by the checkpoint that writes them either way. DuckDB vacuums only while no other
+transaction is open (a reader's, the analysis worker's): a compaction that meets one merges
+nothing, and the fragments wait for the next.
 """
 
 from __future__ import annotations
@@ -39,11 +41,13 @@ def compact(cursor: duckdb.DuckDBPyConnection, tasks: int = WHOLE_TASKS) -> None
     DuckDB vacuums only in a checkpoint that has something to write, and a checkpoint with an
     empty WAL writes nothing, so the time of the compaction is recorded first (``meta``).
     The checkpoint holds other commits off while it runs (seconds for millions of fragmented
-    rows); callers choose a moment when none are waiting.
+    rows); callers choose a moment when none are waiting. FORCE: a plain CHECKPOINT now and
+    then fails while another transaction is open ("other write transactions are active"), where
+    FORCE waits for the checkpoint lock (DuckDB >= 1.4; before, it aborted the others).
     """
     cursor.execute(f"SET GLOBAL max_vacuum_tasks = {int(tasks)}")
     try:
         cursor.execute("INSERT OR REPLACE INTO meta VALUES ('compacted_at', CAST(now() AS VARCHAR))")
-        cursor.execute("CHECKPOINT")
+        cursor.execute("FORCE CHECKPOINT")
     finally:
         defer_vacuum(cursor)
