@@ -24,7 +24,8 @@ from __future__ import annotations
 import duckdb
 
 WHOLE_TASKS = 100
-"""DuckDB's own default for ``max_vacuum_tasks``: as much merging as one checkpoint will do."""
+"""DuckDB's own default for ``max_vacuum_tasks``: as much merging as one checkpoint will do (the
+idle writer's compaction)."""
 BRIEF_TASKS = 8
 """A compaction that holds commits off for a second or two, not for as long as the fragments take."""
 
@@ -35,7 +36,7 @@ def defer_vacuum(db: duckdb.DuckDBPyConnection) -> None:
     db.execute("SET GLOBAL max_vacuum_tasks = 0")
 
 
-def compact(cursor: duckdb.DuckDBPyConnection, tasks: int = WHOLE_TASKS) -> None:
+def compact(cursor: duckdb.DuckDBPyConnection, tasks: int) -> None:
     """Checkpoint with up to ``tasks`` vacuum tasks, then turn vacuuming off again.
 
     DuckDB vacuums only in a checkpoint that has something to write, and a checkpoint with an

@@ -120,7 +120,8 @@ class StoreConfig:
     """Seconds without anything to commit after which the writer vacuums DuckDB's row groups,
     which checkpoints inside a commit do not (``storage/compaction.py``)."""
     compact_at_least_every: float = 600.0
-    """Under load that never pauses that long, the writer compacts briefly this often anyway."""
+    """Under load that never leaves the writer ``compact_after_idle`` without work, it compacts
+    briefly (``compaction.BRIEF_TASKS``) this often instead."""
     read_threads: int = 4
     analysis: AnalysisConfig | None = None
     """Insights, facts and summaries of changed journeys (``storage/analysis.py``); None: off."""
