@@ -36,7 +36,7 @@ from journeytrace.correlator.analysis import facts, insights, summary
 from journeytrace.correlator.analysis.llm import LlmConfig, LlmSummarizer
 from journeytrace.correlator.analysis.model import Evaluation, Summary
 from journeytrace.storage import reads
-from journeytrace.storage.transactions import out_of_memory, roll_back
+from journeytrace.storage.transactions import begin, out_of_memory, roll_back
 
 from journeytrace.ids import journey_key
 
@@ -188,7 +188,7 @@ class AnalysisWorker:
         limit = max(1, limit // self._shrink)
         cursor = self._cursor
         try:
-            cursor.execute("BEGIN TRANSACTION")  # inside: a BEGIN out of memory can leave one aborted
+            begin(cursor)  # inside: a BEGIN out of memory can leave one aborted
             # One commit stamps all its journeys with the same time, so the cursor is (time, key):
             # a batch may end in the middle of a commit's journeys.
             changed = cursor.execute(

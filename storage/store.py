@@ -41,7 +41,7 @@ from journeytrace.spans import SpanBatch
 from journeytrace.storage import schema
 from journeytrace.storage.analysis import AnalysisConfig, AnalysisWorker
 from journeytrace.storage.compaction import BRIEF_TASKS, WHOLE_TASKS, compact, defer_vacuum
-from journeytrace.storage.transactions import out_of_memory, roll_back
+from journeytrace.storage.transactions import begin, out_of_memory, roll_back
 from journeytrace.storage.wal import START, Position, WriteAheadLog
 
 log = logging.getLogger(__name__)
@@ -468,7 +468,7 @@ class SpanStore:
         incoming = incoming.combine_chunks()
         started = time.perf_counter()
         try:
-            cursor.execute("BEGIN")  # inside: a BEGIN out of memory can leave a transaction aborted
+            begin(cursor)  # inside: a BEGIN out of memory can leave a transaction aborted
             cursor.register("incoming", incoming)
             assignment = correlate(cursor, self.config.correlator)
             correlated = time.perf_counter()

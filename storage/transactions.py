@@ -1,9 +1,27 @@
-"""Ending a DuckDB transaction that failed, without hiding why it failed, and telling a full
-memory pool from other failures."""
+"""Beginning and ending DuckDB transactions on long-lived cursors when statements fail, without
+hiding why they failed, and telling a full memory pool from other failures."""
 
 from __future__ import annotations
 
 import duckdb
+
+
+def begin(cursor: duckdb.DuckDBPyConnection) -> None:
+    """BEGIN a transaction, first rolling back one that an earlier failure left on the cursor.
+
+    A ROLLBACK needs memory too (it pins the blocks whose changes it undoes), so while the pool
+    is full it can fail like any statement and leave its transaction aborted: every later BEGIN
+    on that cursor would fail with "Current transaction is aborted". The writer and the analysis
+    worker keep one cursor for their lifetime, so the next BEGIN, when memory may have freed,
+    finishes the rollback (seen in a clean-clone CI run of ``tests/test_memory_bound.py``, where
+    the analysis worker's next round failed instead)."""
+    try:
+        cursor.execute("BEGIN TRANSACTION")
+    except duckdb.TransactionException as error:
+        if "aborted" not in str(error) and "within a transaction" not in str(error):
+            raise
+        cursor.execute("ROLLBACK")
+        cursor.execute("BEGIN TRANSACTION")
 
 
 def roll_back(cursor: duckdb.DuckDBPyConnection) -> None:

@@ -1,6 +1,7 @@
 """A failed COMMIT keeps its own error: ``storage.transactions.roll_back`` after it does not
 replace it with "no transaction is active" (the writer and the analysis worker decide what to do
-by that error: out of memory at COMMIT means smaller commits, not a retry of the same one)."""
+by that error: out of memory at COMMIT means smaller commits, not a retry of the same one), and
+``begin`` recovers a cursor whose ROLLBACK itself failed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from journeytrace.storage.transactions import out_of_memory, roll_back
+from journeytrace.storage.transactions import begin, out_of_memory, roll_back
 
 
 def _failed_commit(path: Path) -> None:
@@ -59,3 +60,23 @@ def test_a_full_pool_is_told_from_other_failures(tmp_path: Path) -> None:
     )
     assert out_of_memory(at_commit) and out_of_memory(duckdb.OutOfMemoryException("Out of Memory Error"))
     assert not out_of_memory(duckdb.CatalogException("Table with name nope does not exist"))
+
+
+def test_begin_finishes_a_transaction_left_aborted(tmp_path: Path) -> None:
+    """A ROLLBACK that fails (out of memory) leaves its transaction aborted; the next ``begin``
+    on the cursor rolls it back and starts a fresh one, where a plain BEGIN fails."""
+    db = duckdb.connect(str(tmp_path / "t.duckdb"))
+    db.execute("CREATE TABLE t (k INTEGER)")
+    db.execute("BEGIN")
+    db.execute("INSERT INTO t VALUES (1)")
+    with pytest.raises(duckdb.CatalogException):
+        db.execute("SELECT * FROM nope")  # aborts the transaction, as a failed ROLLBACK leaves it
+    with pytest.raises(duckdb.TransactionException, match="aborted"):
+        db.execute("BEGIN TRANSACTION")
+    begin(db)
+    db.execute("INSERT INTO t VALUES (2)")
+    db.execute("COMMIT")
+    assert db.execute("SELECT k FROM t").fetchall() == [(2,)]  # the aborted transaction's row is gone
+    db.execute("BEGIN")
+    begin(db)  # one still open (not aborted) is rolled back too
+    db.execute("ROLLBACK")
