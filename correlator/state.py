@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -229,6 +229,10 @@ def _later_signal(kind: str) -> str:
             f"{at} = CASE WHEN {later} THEN f.{at} ELSE interactions.{at} END")  # fmt: skip
 
 
+_PHONE_TIME_FACTS = "ani_hash, dnis_hash, target_hash, start_unix_nano, end_unix_nano, handoff_unix_nano"
+"""What the phone/time fallback (``_relink_windowed``) compares, of the batch's stored interactions."""
+
+
 def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
     """Fold the batch's facts into ``interactions``: widen known rows, add new ones.
 
@@ -236,7 +240,7 @@ def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
     the correlator is its only writer, which keeps ``(tenant, interaction)`` unique.
     """
     if _stored(cursor, "stored_facts", "interactions", "interaction_hash", "SELECT interaction FROM batch_facts",
-               columns="tenant, interaction"):
+               columns=f"tenant, interaction, {_PHONE_TIME_FACTS}"):
         _update_interactions(cursor, now)
     cursor.execute(
         f"""
@@ -390,13 +394,20 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
     after = int(config.window_after_seconds * 1e9)
     found = 0  # rows in new_windowed
     if config.phone_time_matching:
-        _stored(cursor, "touched_facts", "interactions", "interaction_hash", "SELECT interaction FROM batch_facts",
-                columns="tenant, interaction, ani_hash, dnis_hash, target_hash, start_unix_nano, end_unix_nano, handoff_unix_nano")
+        # The batch's interactions as _merge_interactions left them, widened as its UPDATE widens
+        # them (least and greatest skip a NULL, as for a row new in this batch): looking them up
+        # again would scan the hash column again, and the rowids stored_facts found are stale
+        # (the UPDATE of a list column moves a row).
         if _count(cursor.execute(
             """
-            CREATE OR REPLACE TEMP TABLE phone_touched AS
-            SELECT i.* FROM touched_facts i SEMI JOIN batch_facts b ON b.tenant = i.tenant AND b.interaction = i.interaction
-            WHERE i.ani_hash IS NOT NULL AND (i.target_hash IS NOT NULL OR i.dnis_hash IS NOT NULL)
+            CREATE OR REPLACE TEMP TABLE phone_touched AS SELECT * FROM (
+                SELECT f.tenant, f.interaction, least(s.ani_hash, f.ani_hash) AS ani_hash,
+                       least(s.dnis_hash, f.dnis_hash) AS dnis_hash, least(s.target_hash, f.target_hash) AS target_hash,
+                       least(s.start_unix_nano, f.start_unix_nano) AS start_unix_nano,
+                       greatest(s.end_unix_nano, f.end_unix_nano) AS end_unix_nano,
+                       greatest(s.handoff_unix_nano, f.handoff_unix_nano) AS handoff_unix_nano
+                FROM batch_facts f LEFT JOIN stored_facts s ON s.tenant = f.tenant AND s.interaction = f.interaction)
+            WHERE ani_hash IS NOT NULL AND (target_hash IS NOT NULL OR dnis_hash IS NOT NULL)
             """
         )):
             cursor.execute(
@@ -489,6 +500,12 @@ def _lookup_rows(
     ).fetchall()
 
 
+UNCOMMITTED_ROWIDS = 36_028_797_018_960_000
+"""DuckDB's ``MAX_ROW_ID``: rows a transaction wrote have rowids from here until it commits, and
+committed rows below it, so ``rowid >= UNCOMMITTED_ROWIDS`` reads only the transaction's own rows
+(its zone maps skip every committed row group). ``tests/test_correlator_state.py`` checks it."""
+
+
 MEMBER_ORDER = "start_unix_nano, platform, interaction_id"
 """How a journey's members are ordered (``journeys.interactions`` too)."""
 MEMBERS_SQL = f"""list(json_array(platform, interaction_id, start_unix_nano, end_unix_nano, handoff_unix_nano,
@@ -534,6 +551,7 @@ class _Neighbourhood:
     first_received: dict[str, int]
     row_of: dict[str, int]  # rowid in ``interactions``
     links: set[tuple[str, str]]
+    link_rows: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))  # table → committed rowids found
 
 
 def _neighbourhood(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list[str]) -> _Neighbourhood:
@@ -586,11 +604,11 @@ def _neighbourhood(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list
             ends = set(known)
             for table in ("correlation_links", "windowed_links"):
                 for end in ("a", "b"):
-                    found.links.update(
-                        (a, b)
-                        for _, row_tenant, a, b in _lookup_rows(cursor, table, f"{end}_hash", ends, columns="tenant, a, b")
-                        if row_tenant == tenant and (a if end == "a" else b) in ends
-                    )
+                    for rid, row_tenant, a, b in _lookup_rows(cursor, table, f"{end}_hash", ends, columns="tenant, a, b"):
+                        if row_tenant == tenant and (a if end == "a" else b) in ends:
+                            found.links.add((a, b))
+                            if rid < UNCOMMITTED_ROWIDS:
+                                found.link_rows[table].add(rid)
         frontier = {node for link in found.links for node in link} - found.members.keys() - asked
     return found
 
@@ -669,7 +687,10 @@ def _reassign(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list[str]
         _record_aliases(cursor, tenant, current, new_ids)
     affected = sorted(set(new_ids.values()) | {j for j in current.values() if j})
     members = sorted(new_ids)
-    _rewrite_journeys(cursor, tenant, affected, members, [found.row_of[i] for i in members])
+    # Every committed link of a member that had a journey is among those _neighbourhood found; a
+    # committed member without one (a state an older version wrote) could have others.
+    link_rows = None if any(not current[i] and found.row_of[i] < UNCOMMITTED_ROWIDS for i in members) else found.link_rows
+    _rewrite_journeys(cursor, tenant, affected, members, [found.row_of[i] for i in members], link_rows)
     return {(tenant, interaction): journey for interaction, journey in new_ids.items()}
 
 
@@ -695,10 +716,16 @@ def _record_aliases(
 
 
 def _rewrite_journeys(
-    cursor: duckdb.DuckDBPyConnection, tenant: str, journeys: list[str], members: list[str], rows: list[int]
+    cursor: duckdb.DuckDBPyConnection,
+    tenant: str,
+    journeys: list[str],
+    members: list[str],
+    rows: list[int],
+    link_rows: dict[str, set[int]] | None,
 ) -> None:
     """Recompute the ``journeys`` rows of ``journeys`` from ``members``, all their interactions
-    (``rows``: their rowids in ``interactions``, which ``_neighbourhood`` found)."""
+    (``rows``: their rowids in ``interactions``, which ``_neighbourhood`` found). ``link_rows``:
+    for each link table, the rowids of every committed link of a member (``None``: not known)."""
     affected = set(journeys)
     if stale := [rid for rid, row_tenant, journey_id in _lookup_rows(cursor, "journeys", "journey_key", journeys,
                                                                 columns="tenant, journey_id", key_sql=journey_key_sql)
@@ -722,8 +749,23 @@ def _rewrite_journeys(
         _stored(cursor, "member_rows", "interactions", "interaction_hash", "SELECT k FROM members", columns=columns)
     # The links among them, for the journeys' rows: reads take a journey's links from there.
     link_columns = "tenant, a, b, method, confidence, evidence"
-    _stored(cursor, "member_links", "correlation_links", "a_hash", "SELECT k FROM members", columns=link_columns)
-    _stored(cursor, "member_windowed", "windowed_links", "a_hash", "SELECT k FROM members", columns=link_columns)
+    for name, table in (("member_links", "correlation_links"), ("member_windowed", "windowed_links")):
+        if link_rows is None:
+            _stored(cursor, name, table, "a_hash", "SELECT k FROM members", columns=link_columns)
+            continue
+        # The committed links by rowid, and only the links this batch wrote by hash: a lookup
+        # that skips every committed row group (superfluous links drop out below, at the join
+        # with the members).
+        cursor.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {name} AS
+            SELECT t.rowid AS rid, {', '.join(f't.{c}' for c in link_columns.split(', '))}
+            FROM (SELECT unnest(?::BIGINT[]) AS r) AS k JOIN {table} t ON t.rowid = k.r
+            UNION ALL {_rows_by_hash(table, "a_hash", "SELECT k FROM members", link_columns, lookup_hash_sql)}
+            WHERE t.rowid >= {UNCOMMITTED_ROWIDS}
+            """,
+            [sorted(link_rows.get(table, ()))],
+        )
     links = journey_links_sql(
         "member_rows WHERE tenant = $tenant AND interaction IN (SELECT k FROM members)",
         f"SELECT {link_columns} FROM member_links UNION ALL SELECT {link_columns} FROM member_windowed",
