@@ -234,7 +234,8 @@ _PHONE_TIME_FACTS = "ani_hash, dnis_hash, target_hash, start_unix_nano, end_unix
 
 
 def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
-    """Fold the batch's facts into ``interactions``: widen known rows, add new ones.
+    """Fold the batch's facts into ``interactions``: widen known rows, add new ones (temp table
+    ``new_interactions``).
 
     The table has no primary key (schema v4), so this is an update plus an anti-join insert;
     the correlator is its only writer, which keeps ``(tenant, interaction)`` unique.
@@ -243,13 +244,19 @@ def _merge_interactions(cursor: duckdb.DuckDBPyConnection, now: int) -> None:
                columns=f"tenant, interaction, {_PHONE_TIME_FACTS}"):
         _update_interactions(cursor, now)
     cursor.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE new_interactions AS
+        SELECT f.* FROM batch_facts f ANTI JOIN stored_facts i ON i.tenant = f.tenant AND i.interaction = f.interaction
+        """
+    )
+    cursor.execute(
         f"""
         INSERT INTO interactions
         SELECT f.tenant, f.interaction, f.platform, f.interaction_id, '', f.start_unix_nano, f.end_unix_nano,
                f.handoff_unix_nano, f.ani_hash, f.dnis_hash, f.target_hash, f.journey_token, f.services,
                coalesce(f.has_handoff_span, false), ?, f.reported_outcome, f.reported_outcome_at,
                f.derived_outcome, f.derived_outcome_at, f.first_received_unix_nano, {lookup_hash_sql("f.interaction")}
-        FROM batch_facts f ANTI JOIN stored_facts i ON i.tenant = f.tenant AND i.interaction = f.interaction
+        FROM new_interactions f
         """,
         [now],
     )
@@ -351,7 +358,12 @@ def _insert_links(cursor: duckdb.DuckDBPyConnection, source: str, now: int) -> N
         """,
         [now],
     )
-    if _stored(cursor, "stored_links", "correlation_links", "a_hash", "SELECT a FROM best_pairs",
+    # A stored link joins two stored interactions: pairs with an end new in this batch (a late
+    # call joining a stored journey, the usual case) cannot have one, and are not looked up.
+    if _stored(cursor, "stored_links", "correlation_links", "a_hash",
+               """SELECT a FROM best_pairs p
+                  ANTI JOIN new_interactions n ON n.tenant = p.tenant AND n.interaction = p.a
+                  ANTI JOIN new_interactions m ON m.tenant = p.tenant AND m.interaction = p.b""",
                columns="tenant, a, b, method, confidence, evidence"):
         cursor.execute(
             """
