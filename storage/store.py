@@ -111,11 +111,14 @@ class StoreConfig:
     commit_interval: float = 0.1
     memory_limit: str = "384MB"
     """DuckDB's buffer pool; its default (80% of RAM) would let the server grow far past 1 GiB."""
-    checkpoint_threshold: str = "256MB"
-    """How much DuckDB WAL accumulates before DuckDB checkpoints. Its default (16 MB) made a
-    commit of 20,000 spans checkpoint almost every time, rewriting the correlation tables' updated
-    row groups each time: the writer committed 22 k spans/s in 20 k-span commits, 30 k with this
-    (bench/writer.py). Our own WAL already makes acknowledged spans durable."""
+    checkpoint_threshold: str = "64MB"
+    """How much DuckDB WAL accumulates before DuckDB checkpoints, inside the commit that passes it
+    (our own WAL already makes acknowledged spans durable). A checkpoint costs in proportion to
+    what it writes, and every span acknowledged meanwhile waits for it: under 20 k spans/s, at
+    256 MB one commit in ~14 s took 0.6-0.9 s, at 64 MB one in ~3.5 s takes 0.4-0.5 s, and the
+    correlation lag's max fell with it (BENCHMARKS.md, twelfth session). Smaller still makes more
+    row groups, one per table per checkpoint until a compaction merges them. DuckDB's default
+    (16 MB) was slow while checkpoints also vacuumed (``storage/compaction.py``)."""
     compact_after_idle: float = 5.0
     """Seconds without anything to commit after which the writer vacuums DuckDB's row groups,
     which checkpoints inside a commit do not (``storage/compaction.py``)."""
