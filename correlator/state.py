@@ -515,7 +515,7 @@ def _lookup_rows(
 UNCOMMITTED_ROWIDS = 36_028_797_018_960_000
 """DuckDB's ``MAX_ROW_ID``: rows a transaction wrote have rowids from here until it commits, and
 committed rows below it, so ``rowid >= UNCOMMITTED_ROWIDS`` reads only the transaction's own rows
-(its zone maps skip every committed row group). ``tests/test_correlator_state.py`` checks it."""
+(its zone maps skip every committed row group). ``tests/test_correlator.py`` checks it."""
 
 
 MEMBER_ORDER = "start_unix_nano, platform, interaction_id"

@@ -14,10 +14,9 @@ compaction (``BRIEF_TASKS``) every ``compact_at_least_every``, since a whole one
 off in proportion to the fragments: 2.9 s for those of 3 M spans, 1.7 s with 8 tasks. Without
 vacuuming each checkpoint leaves one partial row group per table it appended to (3 M spans at
 256 MB: 32 row groups in ``spans`` against 25; 1.5 M at 64 MB: 19 in every table), which costs
-reads little; deleted rows of recent row groups
-are dropped by the checkpoint that writes them either way. DuckDB vacuums only while no other
-transaction is open (a reader's, the analysis worker's): a compaction that meets one merges
-nothing, and the fragments wait for the next.
+reads little; deleted rows of recent row groups are dropped by the checkpoint that writes them
+either way. DuckDB vacuums only while no other transaction is open (a reader's, the analysis
+worker's): a compaction that meets one merges nothing, and the fragments wait for the next.
 """
 
 from __future__ import annotations

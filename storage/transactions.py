@@ -9,12 +9,12 @@ import duckdb
 def begin(cursor: duckdb.DuckDBPyConnection) -> None:
     """BEGIN a transaction, first rolling back one that an earlier failure left on the cursor.
 
-    A ROLLBACK needs memory too (it pins the blocks whose changes it undoes), so while the pool
-    is full it can fail like any statement and leave its transaction aborted: every later BEGIN
-    on that cursor would fail with "Current transaction is aborted". The writer and the analysis
-    worker keep one cursor for their lifetime, so the next BEGIN, when memory may have freed,
-    finishes the rollback (seen in a clean-clone CI run of ``tests/test_memory_bound.py``, where
-    the analysis worker's next round failed instead)."""
+    While the pool is full a failure can leave a transaction aborted even after ``roll_back``:
+    in a clean-clone CI run of ``tests/test_memory_bound.py`` the analysis worker's round after
+    an out-of-memory one failed at its BEGIN with "Current transaction is aborted" (most likely
+    the ROLLBACK itself ran out of memory). The writer and the analysis worker keep one cursor
+    for their lifetime, so their next BEGIN, when memory may have freed, finishes the rollback
+    instead of failing a round."""
     try:
         cursor.execute("BEGIN TRANSACTION")
     except duckdb.TransactionException as error:
