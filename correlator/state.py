@@ -110,13 +110,17 @@ def _stored(
     ))
 
 
-def _rows_by_hash(table: str, column: str, keys_sql: str, columns: str, key_sql: Callable[[str], str]) -> str:
+def _rows_by_hash(
+    table: str, column: str, keys_sql: str, columns: str, key_sql: Callable[[str], str], *, only_uncommitted: bool = False
+) -> str:
     """The query ``_stored`` and ``_lookup_rows`` share: ``rid`` and ``columns`` of the rows of
-    ``table`` whose lookup-hash ``column`` equals ``key_sql`` of a value ``keys_sql`` selects."""
+    ``table`` whose lookup-hash ``column`` equals ``key_sql`` of a value ``keys_sql`` selects
+    (``only_uncommitted``: of the rows this transaction wrote, ``UNCOMMITTED_ROWIDS``)."""
     return f"""
         SELECT t.rowid AS rid, {', '.join(f't.{c}' for c in columns.split(', '))}
         FROM (SELECT DISTINCT {key_sql('k')} AS h FROM ({keys_sql}) AS q(k)) AS keys
         JOIN {table} t ON t.{column} = keys.h
+        {f"WHERE t.rowid >= {UNCOMMITTED_ROWIDS}" if only_uncommitted else ""}
         """
 
 
@@ -773,8 +777,8 @@ def _rewrite_journeys(
             CREATE OR REPLACE TEMP TABLE {name} AS
             SELECT t.rowid AS rid, {', '.join(f't.{c}' for c in link_columns.split(', '))}
             FROM (SELECT unnest(?::BIGINT[]) AS r) AS k JOIN {table} t ON t.rowid = k.r
-            UNION ALL {_rows_by_hash(table, "a_hash", "SELECT k FROM members", link_columns, lookup_hash_sql)}
-            WHERE t.rowid >= {UNCOMMITTED_ROWIDS}
+            UNION ALL {_rows_by_hash(table, "a_hash", "SELECT k FROM members", link_columns, lookup_hash_sql,
+                                     only_uncommitted=True)}
             """,
             [sorted(link_rows.get(table, ()))],
         )
