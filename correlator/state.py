@@ -110,6 +110,11 @@ def _stored(
     ))
 
 
+def _of_t(columns: str) -> str:
+    """``columns`` (comma-separated) qualified by the table alias ``t``."""
+    return ", ".join(f"t.{c}" for c in columns.split(", "))
+
+
 def _rows_by_hash(
     table: str, column: str, keys_sql: str, columns: str, key_sql: Callable[[str], str], *, only_uncommitted: bool = False
 ) -> str:
@@ -117,7 +122,7 @@ def _rows_by_hash(
     ``table`` whose lookup-hash ``column`` equals ``key_sql`` of a value ``keys_sql`` selects
     (``only_uncommitted``: of the rows this transaction wrote, ``UNCOMMITTED_ROWIDS``)."""
     return f"""
-        SELECT t.rowid AS rid, {', '.join(f't.{c}' for c in columns.split(', '))}
+        SELECT t.rowid AS rid, {_of_t(columns)}
         FROM (SELECT DISTINCT {key_sql('k')} AS h FROM ({keys_sql}) AS q(k)) AS keys
         JOIN {table} t ON t.{column} = keys.h
         {f"WHERE t.rowid >= {UNCOMMITTED_ROWIDS}" if only_uncommitted else ""}
@@ -757,7 +762,7 @@ def _rewrite_journeys(
     # does) moves the row, so should any be missing, they are looked up by hash after all.
     if _count(cursor.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE member_rows AS SELECT {', '.join(f't.{c}' for c in columns.split(', '))}
+        CREATE OR REPLACE TEMP TABLE member_rows AS SELECT {_of_t(columns)}
         FROM members m JOIN interactions t ON t.rowid = m.rid AND t.tenant = $tenant AND t.interaction = m.k
         """,
         {"tenant": tenant},
@@ -775,7 +780,7 @@ def _rewrite_journeys(
         cursor.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {name} AS
-            SELECT t.rowid AS rid, {', '.join(f't.{c}' for c in link_columns.split(', '))}
+            SELECT t.rowid AS rid, {_of_t(link_columns)}
             FROM (SELECT unnest(?::BIGINT[]) AS r) AS k JOIN {table} t ON t.rowid = k.r
             UNION ALL {_rows_by_hash(table, "a_hash", "SELECT k FROM members", link_columns, lookup_hash_sql,
                                      only_uncommitted=True)}

@@ -115,7 +115,7 @@ class StoreConfig:
     """How much DuckDB WAL accumulates before DuckDB checkpoints, inside the commit that passes it
     (our own WAL already makes acknowledged spans durable). A checkpoint costs in proportion to
     what it writes, and every span acknowledged meanwhile waits for it: under 20 k spans/s, at
-    256 MB one commit in ~14 s took 0.6-0.9 s, at 64 MB one in ~3.5 s takes 0.4-0.5 s, and the
+    256 MB one commit in ~14 s took 0.5-0.9 s, at 64 MB one in ~3.5 s takes 0.4-0.6 s, and the
     correlation lag's max fell with it (BENCHMARKS.md, twelfth session). Smaller still makes more
     row groups, one per table per checkpoint until a compaction merges them. DuckDB's default
     (16 MB) was slow while checkpoints also vacuumed (``storage/compaction.py``)."""
