@@ -119,6 +119,13 @@ class StoreConfig:
     correlation lag's max fell with it (BENCHMARKS.md, twelfth session). Smaller still makes more
     row groups, one per table per checkpoint until a compaction merges them. DuckDB's default
     (16 MB) was slow while checkpoints also vacuumed (``storage/compaction.py``)."""
+    duckdb_threads: int = 1
+    """DuckDB's worker threads (its ``threads`` setting; its default is one per core). With two,
+    a commit's parallel tasks wait for the one worker whenever a read or the analysis worker
+    holds it, and under 50 k spans/s the writer spent ~15 % of its time waiting so: commit p99
+    1.4-1.9 s against 0.74-0.81 s with one, the correlation lag's p99 2.4-3.4 s against 1.2-1.7 s
+    (BENCHMARKS.md, thirteenth session). Reads run concurrently all the same, each on its own
+    reader thread, and were no slower: idle, or under 50 k spans/s of ingest."""
     compact_after_idle: float = 5.0
     """Seconds without anything to commit after which the writer vacuums DuckDB's row groups,
     which checkpoints inside a commit do not (``storage/compaction.py``)."""
@@ -160,6 +167,15 @@ def _drain(source: queue.Queue[Any], limit: int) -> tuple[list[_WriteTask], bool
             return tasks, False
 
 
+def smoothed_load(load: float, began: float, ended: float, previous_end: float) -> float:
+    """The writer's load after a commit that ran from ``began`` to ``ended``, the one before it
+    having ended at ``previous_end``: the share of the time since then spent committing, averaged
+    with the load before, so the last few commits count and one slow commit alone does not
+    make ingest heavy."""
+    share = (ended - began) / max(ended - previous_end, 1e-9)
+    return (load + min(share, 1.0)) / 2
+
+
 def _meta(db: duckdb.DuckDBPyConnection, key: str) -> str | None:
     row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
     return None if row is None else str(row[0])
@@ -194,6 +210,7 @@ class SpanStore:
         self._closing = False
         self.analysis: AnalysisWorker | None = None
         self._last_commit = 0.0  # time.monotonic() of the writer's last commit
+        self._writer_load = 0.0  # share of its time the writer spends committing, smoothed over commits
         self._last_refusal = -1e9  # time.monotonic() of the last batch turned away as Overloaded
 
     # lifecycle -----------------------------------------------------------------------------
@@ -213,7 +230,11 @@ class SpanStore:
         self.config.path.parent.mkdir(parents=True, exist_ok=True)
         db = duckdb.connect(
             str(self.config.path),
-            config={"memory_limit": self.config.memory_limit, "checkpoint_threshold": self.config.checkpoint_threshold},
+            config={
+                "memory_limit": self.config.memory_limit,
+                "checkpoint_threshold": self.config.checkpoint_threshold,
+                "threads": self.config.duckdb_threads,
+            },
         )
         defer_vacuum(db)
         found = schema.migrate(db)
@@ -223,7 +244,7 @@ class SpanStore:
         self._db = db
         if self.config.analysis is not None:
             self.analysis = AnalysisWorker(
-                db, self.config.analysis, ingest_busy=self._ingest_busy, ingest_saturated=self._ingest_saturated
+                db, self.config.analysis, ingest_busy=self._ingest_busy, ingest_heavy=self._ingest_heavy
             )
             self.analysis.start()
             self.analysis.notify()  # journeys committed before a restart may be unanalysed
@@ -281,6 +302,13 @@ class SpanStore:
         """Whether the writer cannot keep up: a full commit's worth of spans waits, or a sender
         was told to retry within the last second. Every CPU cycle then costs ingest."""
         return self._pending >= self.config.max_commit_spans or time.monotonic() - self._last_refusal < 1.0
+
+    def _ingest_heavy(self) -> bool:
+        """Whether ingest needs the writer most of the time: saturated, or committing for more
+        than half of the time lately. Then a span waits for the commit under way and its own,
+        so every cycle analysis takes lengthens both (BENCHMARKS.md, correlation lag,
+        thirteenth session)."""
+        return self._ingest_saturated() or (self._ingest_busy() and self._writer_load > 0.5)
 
     def _refuse(self, message: str) -> Overloaded:
         self._last_refusal = time.monotonic()
@@ -399,6 +427,7 @@ class SpanStore:
                 rows += item[0].num_rows
             position = items[-1][1]
             delay = 0.1
+            began = time.monotonic()
             while True:
                 try:
                     self._commit_in_parts(cursor, items)
@@ -408,7 +437,9 @@ class SpanStore:
                     log.exception("commit of %d spans failed; retrying in %.1fs", left, delay)
                     time.sleep(delay)
                     delay = min(delay * 2, 5.0)
-            last_commit = self._last_commit = time.monotonic()
+            ended = time.monotonic()
+            self._writer_load = smoothed_load(self._writer_load, began, ended, last_commit)
+            last_commit = self._last_commit = ended
             if self.analysis is not None:
                 self.analysis.notify()
             self._release(rows)

@@ -30,6 +30,7 @@ from journeytrace.correlator import CorrelatorConfig
 from journeytrace.errors import Overloaded
 from journeytrace.spans import decode_body
 from journeytrace.storage import SpanStore, StoreConfig
+from journeytrace.storage.store import smoothed_load
 from journeytrace.storage.analysis import AnalysisConfig, AnalysisWorker
 
 from jt_helpers import (
@@ -268,8 +269,9 @@ def test_memory_stays_bounded_under_a_flood(tiny_queue_server):
 
 
 def test_a_refused_batch_makes_analysis_yield_to_ingest(tmp_path: Path) -> None:
-    """Once a sender is told to retry, the analysis worker takes ``saturated_share`` of the time
-    instead of ``busy_share``: under overload every cycle it takes is a span not accepted."""
+    """Once a sender is told to retry, ingest is heavy and the analysis worker takes
+    ``heavy_share`` of the time instead of ``busy_share``: under overload every cycle it takes is
+    a span not accepted."""
 
     async def run() -> tuple[list[object], bool, bool]:
         config = StoreConfig(
@@ -278,10 +280,10 @@ def test_a_refused_batch_makes_analysis_yield_to_ingest(tmp_path: Path) -> None:
             max_queued_spans=SPANS_PER_REQUEST,
         )
         async with SpanStore(config) as store:
-            before = store._ingest_saturated()
+            before = store._ingest_heavy()
             batches = [decode_body(_request(f"svc-{i}")[1], "default").batch for i in range(4)]
             results = await asyncio.gather(*(store.consume(b) for b in batches), return_exceptions=True)
-            return results, before, store._ingest_saturated()
+            return results, before, store._ingest_heavy()
 
     results, before, after = asyncio.run(run())
     assert not before
@@ -290,13 +292,13 @@ def test_a_refused_batch_makes_analysis_yield_to_ingest(tmp_path: Path) -> None:
     assert after
 
     with duckdb.connect(str(tmp_path / "journeytrace.duckdb")) as db:
-        saturated = [False]
+        heavy = [False]
         worker = AnalysisWorker(
-            db, AnalysisConfig(busy_share=0.5, saturated_share=0.1),
-            ingest_busy=lambda: True, ingest_saturated=lambda: saturated[0],
+            db, AnalysisConfig(busy_share=0.5, heavy_share=0.1),
+            ingest_busy=lambda: True, ingest_heavy=lambda: heavy[0],
         )  # fmt: skip
         paused = []
-        for saturated[0] in (False, True):
+        for heavy[0] in (False, True):
             began = time.monotonic()
             worker._yield_to_ingest(0.05)
             paused.append(time.monotonic() - began)
@@ -304,3 +306,37 @@ def test_a_refused_batch_makes_analysis_yield_to_ingest(tmp_path: Path) -> None:
     # 0.05 s of work: a 0.05 s pause at half the time, 0.45 s at a tenth.
     assert 0.04 <= paused[0] < 0.3, paused
     assert paused[1] >= 0.4, paused
+
+
+def test_a_writer_committing_most_of_the_time_makes_ingest_heavy(tmp_path: Path) -> None:
+    """Ingest is heavy when the writer commits more than half of the time, even if no sender is
+    refused: then every cycle analysis takes delays the commits spans wait for. One commit after
+    a pause is not heavy."""
+    # Back-to-back commits of 0.3 s: the load climbs past a half within two commits.
+    load = 0.0
+    for n in range(3):
+        load = smoothed_load(load, began=n * 0.3, ended=(n + 1) * 0.3, previous_end=n * 0.3)
+    assert load > 0.8
+    # Commits of 0.1 s every second: light, however many.
+    light = 0.0
+    for n in range(10):
+        light = smoothed_load(light, began=n + 0.9, ended=n + 1.0, previous_end=float(n))
+    assert light < 0.15
+    # A heavy spell fades once the writer idles between commits.
+    for n in range(3):
+        load = smoothed_load(load, began=10 + n + 0.9, ended=10 + n + 1.0, previous_end=10.0 + n)
+    assert load < 0.5
+
+    async def run() -> tuple[bool, bool, float]:
+        config = StoreConfig(path=tmp_path / "journeytrace.duckdb", correlator=CorrelatorConfig(phone_hash_key=b"k" * 32))
+        async with SpanStore(config) as store:
+            await asyncio.sleep(0.5)
+            await store.consume(decode_body(_request("svc")[1], "default").batch)
+            for _ in range(200):
+                if not store._pending:
+                    break
+                await asyncio.sleep(0.01)
+            return store._ingest_busy(), store._ingest_heavy(), store._writer_load
+
+    busy, heavy, writer_load = asyncio.run(run())
+    assert busy and not heavy, writer_load

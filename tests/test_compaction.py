@@ -99,3 +99,23 @@ def test_under_load_that_never_pauses_the_writer_compacts_briefly_on_schedule(tm
             return await store.read(_row_groups)
 
     assert asyncio.run(run()) < COMMITS // 2  # 13 without these compactions
+
+
+def test_the_store_opens_duckdb_with_its_settings(tmp_path: Path) -> None:
+    """Checkpoint size and worker threads are the store's, not DuckDB's defaults (one thread per
+    core, 16 MB): both are measured choices (``StoreConfig``)."""
+
+    def settings(cursor: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+        row = cursor.execute(
+            "SELECT current_setting('threads'), current_setting('checkpoint_threshold'), current_setting('memory_limit')"
+        ).fetchone()
+        return tuple(str(v) for v in row or ())
+
+    async def run() -> tuple[str, ...]:
+        async with SpanStore(_config(tmp_path / "journeytrace.duckdb", compact_after_idle=3600)) as store:
+            return await store.read(settings)
+
+    threads, threshold, memory = asyncio.run(run())
+    assert threads == "1"
+    assert threshold == "250.0 KiB"  # 256 KB, as DuckDB prints it
+    assert memory == "366.2 MiB"  # StoreConfig's default 384 MB
