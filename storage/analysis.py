@@ -66,13 +66,14 @@ class AnalysisConfig:
     shares the GIL with the receivers and the writer, so under heavy ingest analysis falls
     behind rather than slowing ingest (bench/ingest.py), and catches up at full speed once
     the writer is idle (bench/analysis.py)."""
-    heavy_share: float = 0.05
+    heavy_share: float = 0.01
     """The same while ingest is heavy: saturated (senders are being told to retry), or the writer
     committing more than half of the time. There every cycle analysis takes is a span not
     accepted, or a journey readable later: at 25 % ingest of 3 M spans ran at ~27 k spans/s
     against ~36 k with analysis off (bench/ingest.py), and under 50 k spans/s the correlation
-    lag's p99 was 1.2-1.7 s against 0.9 s with analysis off, 1.05 s at 5 % (bench/correlation.py).
-    A little still runs, so insights do not stop altogether under a long overload."""
+    lag's p99 was 0.89-1.07 s at 5 % and 0.75-0.91 s at 1 % (four alternating runs each;
+    BENCHMARKS.md, thirteenth session). A little still runs, so insights do not stop
+    altogether under a long overload; they catch up once the writer has time to spare."""
 
 
 @dataclass(frozen=True, slots=True)
