@@ -121,12 +121,9 @@ def _of_t(columns: str) -> str:
     return ", ".join(f"t.{c}" for c in columns.split(", "))
 
 
-def _rows_by_hash(
-    table: str, column: str, keys_sql: str, columns: str, key_sql: Callable[[str], str], *, only_uncommitted: bool = False
-) -> str:
+def _rows_by_hash(table: str, column: str, keys_sql: str, columns: str, key_sql: Callable[[str], str]) -> str:
     """The query ``_stored`` and ``_lookup_rows`` share: ``rid`` and ``columns`` of the rows of
-    ``table`` whose lookup-hash ``column`` equals ``key_sql`` of a value ``keys_sql`` selects
-    (``only_uncommitted``: of the rows this transaction wrote, ``UNCOMMITTED_ROWIDS``).
+    ``table`` whose lookup-hash ``column`` equals ``key_sql`` of a value ``keys_sql`` selects.
 
     In two steps: the rowids of the rows whose hash matches, then those rows by rowid. In one, the
     scan fetched the columns of every row that passed the Bloom filter, whose false positives
@@ -137,8 +134,7 @@ def _rows_by_hash(
         SELECT t.rowid AS rid, {_of_t(columns)}
         FROM (SELECT t.rowid AS r
               FROM (SELECT DISTINCT {key_sql('k')} AS h FROM ({keys_sql}) AS q(k)) AS keys
-              JOIN {table} t ON t.{column} = keys.h
-              {f"WHERE t.rowid >= {UNCOMMITTED_ROWIDS}" if only_uncommitted else ""}) AS hits
+              JOIN {table} t ON t.{column} = keys.h) AS hits
         JOIN {table} t ON t.rowid = hits.r
         """
 
@@ -789,16 +785,15 @@ def _rewrite_journeys(
         if link_rows is None:
             _stored(cursor, name, table, "a_hash", "SELECT k FROM members", columns=link_columns)
             continue
-        # The committed links by rowid, and only the links this batch wrote by hash: a lookup
-        # that skips every committed row group (superfluous links drop out below, at the join
-        # with the members).
+        # The committed links by rowid, and the links this batch wrote by theirs: a scan that
+        # skips every committed row group (the links of other journeys, and of other tenants,
+        # drop out below, at the join with the members).
         cursor.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE {name} AS
             SELECT t.rowid AS rid, {_of_t(link_columns)}
             FROM (SELECT unnest(?::BIGINT[]) AS r) AS k JOIN {table} t ON t.rowid = k.r
-            UNION ALL {_rows_by_hash(table, "a_hash", "SELECT k FROM members", link_columns, lookup_hash_sql,
-                                     only_uncommitted=True)}
+            UNION ALL SELECT t.rowid, {_of_t(link_columns)} FROM {table} t WHERE t.rowid >= {UNCOMMITTED_ROWIDS}
             """,
             [sorted(link_rows.get(table, ()))],
         )
