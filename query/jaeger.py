@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
-from journeytrace.errors import Overloaded, retry_after_header
+from journeytrace.errors import Overloaded, StorageUnavailable, retry_after_header
 from journeytrace.query import jaeger_model, jaeger_params
 from journeytrace.query.params import BadParameter
 from journeytrace.query.responses import json_response
@@ -52,8 +52,9 @@ def _v3_error(status: int, message: str) -> Response:
 
 
 def _route_class(error: Callable[[int, str], Response]) -> type[APIRoute]:
-    """Routes that answer a ``BadParameter`` as 400, and ``Overloaded`` as 503 with ``Retry-After``,
-    in their API's own error envelope."""
+    """Routes that answer a ``BadParameter`` as 400, ``Overloaded`` as 503 with ``Retry-After``, and
+    ``StorageUnavailable`` (a store closing or failing) as 503, in their API's own error envelope:
+    Jaeger UI shows the envelope's message, not the native API's."""
 
     class ErrorEnvelopeRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
@@ -68,6 +69,8 @@ def _route_class(error: Callable[[int, str], Response]) -> type[APIRoute]:
                     response = error(503, str(exc))
                     response.headers["Retry-After"] = retry_after_header(exc)
                     return response
+                except StorageUnavailable as exc:
+                    return error(503, str(exc))
 
             return guarded
 

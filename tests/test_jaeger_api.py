@@ -8,6 +8,7 @@ by step (§1.1) as HTTP calls.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -33,6 +34,9 @@ from jt_helpers import (
 )
 
 from journeytrace import simulator
+from journeytrace.correlator import CorrelatorConfig
+from journeytrace.query.app import create_app
+from journeytrace.storage import SpanStore, StoreConfig
 
 S = 1_000_000_000
 SEED = 30
@@ -704,3 +708,26 @@ def test_jaeger_ui_v1_flow(seeded: Seeded) -> None:
         ("twilio", "vapi"),
         ("vapi", "twilio"),
     }
+
+
+def test_a_closed_store_answers_503_in_the_apis_own_envelopes(tmp_path) -> None:
+    """While the server shuts down, the query port outlives the store for a moment: a read then
+    finds it closed. Jaeger UI reads the message from Jaeger's envelope, not the native one."""
+
+    async def run() -> list[httpx.Response]:
+        config = StoreConfig(path=tmp_path / "journeytrace.duckdb", correlator=CorrelatorConfig(phone_hash_key=b"k" * 32))
+        store = SpanStore(config)
+        async with store:
+            pass  # opened, then closed
+        app = create_app(store, tenant="default", phone_hash_key=b"k" * 32)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://journeytrace") as client:
+            return [await client.get(path) for path in ("/api/services", "/api/v3/services", "/api/journeys")]
+
+    v1, v3, native = asyncio.run(run())
+    assert v1.status_code == 503
+    assert v1.json() == {"data": None, "total": 0, "limit": 0, "offset": 0,
+                         "errors": [{"code": 503, "msg": "storage is closed"}]}  # fmt: skip
+    assert v3.status_code == 503
+    assert v3.json() == {"error": {"httpCode": 503, "message": "storage is closed"}}
+    assert native.status_code == 503
+    assert "storage is closed" in native.text
