@@ -327,16 +327,37 @@ def test_a_writer_committing_most_of_the_time_makes_ingest_heavy(tmp_path: Path)
         load = smoothed_load(load, began=10 + n + 0.9, ended=10 + n + 1.0, previous_end=10.0 + n)
     assert load < 0.5
 
-    async def run() -> tuple[bool, bool, float]:
-        config = StoreConfig(path=tmp_path / "journeytrace.duckdb", correlator=CorrelatorConfig(phone_hash_key=b"k" * 32))
+    async def settle(store: SpanStore) -> None:
+        for _ in range(500):
+            if not store._pending:
+                return
+            await asyncio.sleep(0.01)
+
+    async def run() -> tuple[tuple[bool, bool, float], tuple[bool, bool, float]]:
+        # No commit interval: a writer with spans waiting commits at once, so it is busy exactly
+        # as long as a sender keeps it fed (with the default 0.1 s it gathers between commits).
+        config = StoreConfig(
+            path=tmp_path / "journeytrace.duckdb", correlator=CorrelatorConfig(phone_hash_key=b"k" * 32),
+            commit_interval=0.0,
+        )  # fmt: skip
         async with SpanStore(config) as store:
             await asyncio.sleep(0.5)
             await store.consume(decode_body(_request("svc")[1], "default").batch)
-            for _ in range(200):
-                if not store._pending:
-                    break
-                await asyncio.sleep(0.01)
-            return store._ingest_busy(), store._ingest_heavy(), store._writer_load
+            await settle(store)
+            light = store._ingest_busy(), store._ingest_heavy(), store._writer_load
+            # Then a sender that keeps the next batch waiting whenever a commit ends, yet far
+            # fewer spans queued than a commit may take: heavy without being saturated.
+            batches = [decode_body(_request(f"svc-{i}")[1], "default").batch for i in range(200)]
+            for batch in batches:
+                while store._pending > 20 * SPANS_PER_REQUEST:
+                    await asyncio.sleep(0.002)
+                await store.consume(batch)
+            loaded = store._ingest_saturated(), store._ingest_heavy(), store._writer_load
+            await settle(store)
+            return light, loaded
 
-    busy, heavy, writer_load = asyncio.run(run())
+    light, loaded = asyncio.run(run())
+    busy, heavy, writer_load = light
     assert busy and not heavy, writer_load
+    saturated, heavy, writer_load = loaded
+    assert not saturated and heavy and writer_load > 0.5, loaded

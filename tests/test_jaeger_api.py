@@ -25,6 +25,7 @@ import pytest
 from jt_helpers import (
     READ_TIMEOUT,
     Server,
+    free_ports,
     http_export,
     new_span_id,
     new_trace_id,
@@ -36,6 +37,7 @@ from jt_helpers import (
 from journeytrace import simulator
 from journeytrace.correlator import CorrelatorConfig
 from journeytrace.query.app import create_app
+from journeytrace.server import _http_server
 from journeytrace.storage import SpanStore, StoreConfig
 
 S = 1_000_000_000
@@ -720,7 +722,10 @@ def test_a_closed_store_answers_503_in_the_apis_own_envelopes(tmp_path) -> None:
         async with store:
             pass  # opened, then closed
         app = create_app(store, tenant="default", phone_hash_key=b"k" * 32)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://journeytrace") as client:
+        (port,) = free_ports(1)
+        async with _http_server(app, "127.0.0.1", port, "query API"), httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=READ_TIMEOUT
+        ) as client:
             return [await client.get(path) for path in ("/api/services", "/api/v3/services", "/api/journeys")]
 
     v1, v3, native = asyncio.run(run())
