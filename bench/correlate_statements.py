@@ -31,6 +31,7 @@ from journeytrace.correlator import CorrelatorConfig  # noqa: E402
 from journeytrace.correlator import state  # noqa: E402
 from journeytrace.correlator.pii import protect_phone_numbers  # noqa: E402
 from journeytrace.spans import decode_body  # noqa: E402
+from journeytrace.storage.intake import to_arrow  # noqa: E402
 from journeytrace.storage.store import SpanStore, StoreConfig  # noqa: E402
 from journeytrace.storage.wal import Position  # noqa: E402
 
@@ -69,7 +70,7 @@ def main() -> None:
     templates = [build_request(25, rng, 1_790_000_000 * 10**9 + i * 10**9).SerializeToString() for i in range(16)]
     requests = (args.preload + args.commit * args.rounds) // 500 + 2
     spans = pa.concat_tables([
-        store._to_arrow(protect_phone_numbers(decode_body(fresh_copy(templates[k % 16], k), "default").batch, KEY, keep_raw=False))
+        to_arrow(protect_phone_numbers(decode_body(fresh_copy(templates[k % 16], k), "default").batch, KEY, keep_raw=False))
         for k in range(requests)
     ])  # fmt: skip
     store._open()

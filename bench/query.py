@@ -38,6 +38,7 @@ from ingest import start_server  # noqa: E402
 from journeytrace.correlator import CorrelatorConfig  # noqa: E402
 from journeytrace.correlator.pii import protect_phone_numbers  # noqa: E402
 from journeytrace.spans import decode_body  # noqa: E402
+from journeytrace.storage.intake import to_arrow  # noqa: E402
 from journeytrace.storage.store import SpanStore, StoreConfig  # noqa: E402
 from journeytrace.storage.wal import Position  # noqa: E402
 
@@ -61,7 +62,7 @@ def build(path: Path, spans: int) -> None:
         tables = []
         for n in range(first, min(first + 500, requests)):
             batch = decode_body(fresh_copy(templates[n % len(templates)], n), "default").batch
-            table = store._to_arrow(protect_phone_numbers(batch, bytes.fromhex(KEY), keep_raw=False))
+            table = to_arrow(protect_phone_numbers(batch, bytes.fromhex(KEY), keep_raw=False))
             tables.append(_shifted(table, n * DAY_NS // requests))
         store._commit(cursor, pa.concat_tables(tables), Position(0, 0))
         done = min(first + 500, requests) * 25 * SPANS_PER_JOURNEY

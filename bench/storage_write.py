@@ -24,6 +24,7 @@ from cxdata import build_request, fresh_copy  # noqa: E402
 from journeytrace.spans import decode_body  # noqa: E402
 from journeytrace.storage import schema  # noqa: E402
 from journeytrace.correlator import CorrelatorConfig  # noqa: E402
+from journeytrace.storage.intake import to_arrow  # noqa: E402
 from journeytrace.storage.store import _INSERT_SPANS, SpanStore, StoreConfig  # noqa: E402
 
 
@@ -34,7 +35,7 @@ def spans(count: int) -> pa.Table:
     tables = []
     for n in range(count // 500):
         body = fresh_copy(templates[n % len(templates)], n)
-        tables.append(store._to_arrow(decode_body(body, "default").batch))
+        tables.append(to_arrow(decode_body(body, "default").batch))
     return pa.concat_tables(tables)
 
 

@@ -28,6 +28,7 @@ from cxdata import build_request, fresh_copy  # noqa: E402
 from journeytrace.correlator import CorrelatorConfig  # noqa: E402
 from journeytrace.correlator.pii import protect_phone_numbers  # noqa: E402
 from journeytrace.spans import decode_body  # noqa: E402
+from journeytrace.storage.intake import to_arrow  # noqa: E402
 from journeytrace.storage.store import SpanStore, StoreConfig  # noqa: E402
 from journeytrace.storage.wal import Position  # noqa: E402
 
@@ -75,11 +76,11 @@ def main() -> None:
         tables = []
         for n in range(args.spans // 500):
             batch = decode_body(fresh_copy(templates[n % len(templates)], n), "default").batch
-            tables.append(store._to_arrow(protect_phone_numbers(batch, b"k" * 32, keep_raw=False)))
+            tables.append(to_arrow(protect_phone_numbers(batch, b"k" * 32, keep_raw=False)))
         spans = pa.concat_tables(tables)  # one chunk per request, as the server has them
         copies = args.spans // 500
         small = [  # the first 3 spans of a fresh request: part of one new journey
-            store._to_arrow(protect_phone_numbers(
+            to_arrow(protect_phone_numbers(
                 decode_body(fresh_copy(templates[n % len(templates)], copies + n), "default").batch, b"k" * 32,
                 keep_raw=False)).slice(0, 3)
             for n in range(args.small_commits)

@@ -1,7 +1,10 @@
-"""`journeytrace serve`: wires the stages together and runs every port in one event loop.
+"""`journeytrace serve`: wires the stages together in two processes.
 
-Start order is storage → query → receivers, and shutdown the reverse: receivers stop accepting
-first, storage then commits everything already acknowledged-in-flight and closes the file.
+The server process runs storage and the query ports; the receiver process
+(``journeytrace.receiving``) runs the receivers, the correlator's phone-number hashing and the
+write-ahead log, and hands each WAL record to storage. Start order is storage → query →
+receivers, and shutdown the reverse: receivers stop accepting first, storage then commits
+everything acknowledged and closes the file.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from journeytrace.correlator import Correlator, CorrelatorConfig
 from journeytrace.correlator.analysis.insights import InsightConfig
 from journeytrace.correlator.analysis.llm import LlmConfig
 from journeytrace.correlator.config import load_rules
+from journeytrace.pipeline import SpanConsumer
 from journeytrace.phone import load_or_create_key
+from journeytrace.receiving import ReceiverProcess
 from journeytrace.query.app import create_app as create_query_app
 from journeytrace.query.tempo import create_tempo_app
 from journeytrace.receivers.otlp_grpc import GrpcReceiverConfig, OtlpGrpcReceiver
@@ -82,39 +87,11 @@ def analysis_config(config: Config) -> AnalysisConfig:
     return AnalysisConfig(insights=thresholds, llm=llm, quiet_period_seconds=config.journey_quiet_period_s)
 
 
-async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
-    """Run until ``stop`` is set, or SIGINT/SIGTERM arrives."""
-    stop = stop or asyncio.Event()
-    receiving = asyncio.Event()  # /readyz answers 200 only once every receiver listens
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+@contextlib.asynccontextmanager
+async def receivers(config: Config, pipeline: SpanConsumer) -> AsyncIterator[None]:
+    """Every receiver, listening and feeding ``pipeline``; they stop accepting on exit.
 
-    rules = load_rules(Path(config.correlation_rules)) if config.correlation_rules else ()
-    correlator_config = CorrelatorConfig(
-        phone_hash_key=bytes.fromhex(config.phone_hash_key)
-        if config.phone_hash_key
-        else load_or_create_key(config.data_dir / "phone-hash.key"),
-        store_raw_phone_numbers=config.store_raw_phone_numbers,
-        phone_time_matching=config.phone_time_matching,
-        window_before_seconds=config.match_window_before_s,
-        window_after_seconds=config.match_window_after_s,
-        quiet_period_seconds=config.journey_quiet_period_s,
-        rules=rules,
-    )
-    store = SpanStore(
-        StoreConfig(
-            path=config.database_path,
-            correlator=correlator_config,
-            max_queued_spans=config.max_queued_spans,
-            max_commit_spans=config.max_commit_spans,
-            commit_interval=config.commit_interval_ms / 1000,
-            memory_limit=config.memory_limit,
-            analysis=analysis_config(config) if config.analysis else None,
-        )
-    )
-    pipeline = Correlator(correlator_config, store)
+    Runs in the receiver process (``journeytrace.receiving``)."""
     grpc_receiver = OtlpGrpcReceiver(
         GrpcReceiverConfig(
             host=config.host, port=config.otlp_grpc_port, tenant=config.tenant,
@@ -135,9 +112,58 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     )  # fmt: skip
     async with contextlib.AsyncExitStack() as stack:
         await stack.enter_async_context(
+            _http_server(http_app, config.host, config.otlp_http_port, "OTLP/HTTP receiver")
+        )
+        stack.push_async_callback(grpc_receiver.stop)
+        await grpc_receiver.start()
+        yield
+
+
+def correlator_config(config: Config) -> CorrelatorConfig:
+    rules = load_rules(Path(config.correlation_rules)) if config.correlation_rules else ()
+    return CorrelatorConfig(
+        phone_hash_key=bytes.fromhex(config.phone_hash_key)
+        if config.phone_hash_key
+        else load_or_create_key(config.data_dir / "phone-hash.key"),
+        store_raw_phone_numbers=config.store_raw_phone_numbers,
+        phone_time_matching=config.phone_time_matching,
+        window_before_seconds=config.match_window_before_s,
+        window_after_seconds=config.match_window_after_s,
+        quiet_period_seconds=config.journey_quiet_period_s,
+        rules=rules,
+    )
+
+
+async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set, or SIGINT/SIGTERM arrives."""
+    stop = stop or asyncio.Event()
+    receiving = asyncio.Event()  # /readyz answers 200 only while every receiver listens
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    correlator = correlator_config(config)
+    store = SpanStore(
+        StoreConfig(
+            path=config.database_path,
+            correlator=correlator,
+            max_queued_spans=config.max_queued_spans,
+            max_commit_spans=config.max_commit_spans,
+            commit_interval=config.commit_interval_ms / 1000,
+            memory_limit=config.memory_limit,
+            analysis=analysis_config(config) if config.analysis else None,
+        ),
+        own_intake=False,
+    )
+    receiver_process = ReceiverProcess(
+        config, correlator, store, on_ready=lambda ready: receiving.set() if ready else receiving.clear()
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(
             _http_server(
                 create_query_app(
-                    store, tenant=config.tenant, phone_hash_key=correlator_config.phone_hash_key,
+                    store, tenant=config.tenant, phone_hash_key=correlator.phone_hash_key,
                     quiet_period_seconds=config.journey_quiet_period_s, is_ready=receiving.is_set,
                     ui={"jaeger_ui_url": config.jaeger_ui_url, "grafana_url": config.grafana_url,
                         "grafana_tempo_datasource": config.grafana_tempo_datasource},
@@ -157,14 +183,14 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
         await stack.enter_async_context(store)
         pool = await store.read(lambda cursor: cursor.execute("SELECT current_setting('memory_limit')").fetchone()[0])
         log.info("storage open at %s (DuckDB buffer pool %s)", config.database_path, pool)
-        await stack.enter_async_context(
-            _http_server(http_app, config.host, config.otlp_http_port, "OTLP/HTTP receiver")
-        )
-        stack.push_async_callback(grpc_receiver.stop)
-        await grpc_receiver.start()
-        receiving.set()
+        stack.push_async_callback(receiver_process.stop)
+        await receiver_process.start()
         log.info("journeytrace is ready")
-        await stop.wait()
-        receiving.clear()
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(receiver_process.lost.wait())]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
+        if receiver_process.lost.is_set():
+            raise OSError("the receiver process died and could not be restarted")
         log.info("shutting down: no new data is accepted; committing what is in flight")
     log.info("journeytrace stopped")

@@ -1,19 +1,18 @@
-"""SpanStore: admission limit, write-ahead log, one DuckDB writer, a pool of readers.
+"""SpanStore: write-ahead log, one DuckDB writer, a pool of readers.
 
 The path of a batch (datasette's one-writer shape, with a WAL in front):
 
-1. ``consume()`` admits the batch against ``max_queued_spans`` (else ``Overloaded``), turns it
-   into an Arrow table and queues it for the WAL thread.
-2. The WAL thread appends everything queued as one record and fsyncs, then resolves the
-   callers' futures: the receiver may now acknowledge. A ``kill -9`` from here on loses nothing.
-3. The DuckDB writer thread applies every WAL record waiting for it (up to
+1. The intake (``storage/intake.py``) admits the batch, appends it to the WAL and fsyncs; the
+   receiver may then acknowledge. The store runs its own intake (``consume()``), or the
+   server's receiver process runs it and hands each record over (``apply_record()``).
+2. The DuckDB writer thread applies every WAL record waiting for it (up to
    ``max_commit_spans``) in one transaction that also records the WAL position, so replay at
    start-up applies each record exactly once. It never sits idle while records wait: under
    load each commit takes what arrived during the previous one (group commit), so commits
    grow with the load; when idle, it waits at most ``commit_interval`` after its last commit
    to gather more.
 
-Readers see a batch once step 3 commits it: within ``commit_interval`` plus one commit.
+Readers see a batch once step 2 commits it: within ``commit_interval`` plus one commit.
 """
 
 from __future__ import annotations
@@ -36,33 +35,16 @@ import pyarrow.compute as pc
 from journeytrace.correlator.config import CorrelatorConfig
 from journeytrace.correlator.state import correlate
 from journeytrace.errors import Overloaded, StorageUnavailable
-from journeytrace.ids import OTEL_PLATFORM
 from journeytrace.spans import SpanBatch
 from journeytrace.storage import schema
 from journeytrace.storage.analysis import AnalysisConfig, AnalysisWorker
 from journeytrace.storage.compaction import BRIEF_TASKS, WHOLE_TASKS, compact, defer_vacuum
+from journeytrace.storage.intake import ARROW_SCHEMA, WalIntake
 from journeytrace.storage.transactions import begin, out_of_memory, roll_back
-from journeytrace.storage.wal import START, Position, WriteAheadLog
+from journeytrace.storage.wal import START, Position, WriteAheadLog, wal_directory
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-_STR = pa.string()
-_I64 = pa.int64()
-_ARROW_SCHEMA = pa.schema(
-    [
-        ("tenant", _STR), ("journey_id", _STR), ("trace_id", _STR), ("span_id", _STR),
-        ("parent_span_id", _STR), ("trace_state", _STR), ("flags", pa.uint32()), ("name", _STR),
-        ("kind", pa.int32()), ("service_name", _STR), ("start_unix_nano", _I64),
-        ("end_unix_nano", _I64), ("status_code", pa.int32()), ("status_message", _STR),
-        ("span_type", _STR), ("platform", _STR), ("interaction_id", _STR),
-        ("customer_phone_hash", _STR), ("queue", _STR), ("agent", _STR), ("attributes", _STR),
-        ("resource_attributes", _STR), ("scope_name", _STR), ("scope_version", _STR),
-        ("events", _STR), ("links", _STR), ("extra", _STR), ("received_unix_nano", _I64),
-        ("interaction", _STR), ("record_version", _I64),
-    ]
-)  # fmt: skip
-assert tuple(_ARROW_SCHEMA.names) == schema.SPAN_COLUMNS
 
 _INSERT_SPANS = f"INSERT INTO spans ({', '.join(schema.SPAN_COLUMNS)}) SELECT * FROM labelled"
 
@@ -137,34 +119,9 @@ class StoreConfig:
     """Insights, facts and summaries of changed journeys (``storage/analysis.py``); None: off."""
 
 
-@dataclass(slots=True)
-class _WriteTask:
-    table: pa.Table
-    future: asyncio.Future[None]
-    loop: asyncio.AbstractEventLoop
-
-
 _STOP = object()
 _SMALLEST_PART = 500
 """Spans below which a commit that ran out of memory is retried as it is rather than halved."""
-
-
-def _drain(source: queue.Queue[Any], limit: int) -> tuple[list[_WriteTask], bool]:
-    """Block for one task, then take whatever else is queued (up to ``limit`` spans)."""
-    tasks: list[_WriteTask] = []
-    rows = 0
-    item = source.get()
-    while True:
-        if item is _STOP:
-            return tasks, True
-        tasks.append(item)
-        rows += item.table.num_rows
-        if rows >= limit:
-            return tasks, False
-        try:
-            item = source.get_nowait()
-        except queue.Empty:
-            return tasks, False
 
 
 def smoothed_load(load: float, began: float, ended: float, previous_end: float) -> float:
@@ -181,33 +138,33 @@ def _meta(db: duckdb.DuckDBPyConnection, key: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _resolve(task: _WriteTask, error: BaseException | None) -> None:
-    def settle() -> None:
-        if task.future.done():  # the caller gave up (client went away); the data is still written
-            return
-        if error is None:
-            task.future.set_result(None)
-        else:
-            task.future.set_exception(error)
-
-    task.loop.call_soon_threadsafe(settle)
-
-
 class SpanStore:
     """Owns the data directory: WAL, DuckDB file, writer threads and reader pool."""
 
-    def __init__(self, config: StoreConfig) -> None:
+    def __init__(self, config: StoreConfig, *, own_intake: bool = True) -> None:
+        """``own_intake``: spans come in through ``consume()``. Without it another process
+        writes the WAL and hands each record over with ``apply_record()``."""
         self.config = config
         self._db: duckdb.DuckDBPyConnection | None = None
-        self._wal = WriteAheadLog(config.path.parent / "wal")
-        self._wal_queue: queue.Queue[Any] = queue.Queue()
+        self._wal = WriteAheadLog(wal_directory(config.path))
+        self._intake = (
+            WalIntake(
+                self._wal, max_queued_spans=config.max_queued_spans, max_record_spans=config.max_commit_spans,
+                on_durable=lambda table, _start, end: self._queue_record(table, end), on_refusal=self.note_refusal,
+            )  # fmt: skip
+            if own_intake
+            else None
+        )
+        self.on_applied: Callable[[int], None] = self._intake.release if self._intake else lambda _rows: None
+        """Called on the writer thread with the number of spans each commit applied."""
+        self.replayed_to = START
+        """The WAL position start-up replay reached: a new intake's segments must come after it."""
         self._apply_queue: queue.Queue[Any] = queue.Queue()
-        self._threads: list[threading.Thread] = []
+        self._writer: threading.Thread | None = None
         self._readers: ThreadPoolExecutor | None = None
         self._local = threading.local()
-        self._pending = 0
-        self._pending_lock = threading.Lock()
-        self._closing = False
+        self._unapplied = 0  # spans handed to the writer and not yet committed
+        self._unapplied_lock = threading.Lock()
         self.analysis: AnalysisWorker | None = None
         self._last_commit = 0.0  # time.monotonic() of the writer's last commit
         self._writer_load = 0.0  # share of its time the writer spends committing, smoothed over commits
@@ -240,7 +197,7 @@ class SpanStore:
         found = schema.migrate(db)
         if found and found < schema.SCHEMA_VERSION:
             log.info("migrated %s from schema version %d to %d", self.config.path, found, schema.SCHEMA_VERSION)
-        self._wal.open(self._replay(db))
+        self.replayed_to = self._replay(db)
         self._db = db
         if self.config.analysis is not None:
             self.analysis = AnalysisWorker(
@@ -249,12 +206,10 @@ class SpanStore:
             self.analysis.start()
             self.analysis.notify()  # journeys committed before a restart may be unanalysed
         self._readers = ThreadPoolExecutor(self.config.read_threads, thread_name_prefix="duckdb-read")
-        self._threads = [
-            threading.Thread(target=self._wal_loop, name="journeytrace-wal"),
-            threading.Thread(target=self._apply_loop, args=(db.cursor(),), name="duckdb-write"),
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._writer = threading.Thread(target=self._apply_loop, args=(db.cursor(),), name="duckdb-write")
+        self._writer.start()
+        if self._intake is not None:
+            self._intake.start(self.replayed_to)
 
     def _replay(self, db: duckdb.DuckDBPyConnection) -> Position:
         """Apply WAL records that were acknowledged but not yet in DuckDB when the process died.
@@ -274,13 +229,16 @@ class SpanStore:
         return after
 
     def close(self) -> None:
-        """Commit everything already accepted, then close. Safe to call twice or before open."""
-        self._closing = True
-        if self._threads:
-            self._wal_queue.put(_STOP)
-            for thread in self._threads:
-                thread.join()
-            self._threads = []
+        """Commit everything already accepted, then close. Safe to call twice or before open.
+
+        Without an own intake, the process writing the WAL must have stopped, and every record
+        it wrote been handed over, before this is called."""
+        if self._intake is not None:
+            self._intake.stop()  # every record it acknowledged is now queued for the writer
+        if self._writer is not None:
+            self._apply_queue.put(_STOP)
+            self._writer.join()
+            self._writer = None
             self._wal.remove_all()  # the writer applied every record before it stopped
         if self.analysis is not None:
             self.analysis.stop()  # what it had not reached yet, it resumes after a restart
@@ -293,15 +251,20 @@ class SpanStore:
             self._db.close()
             self._db = None
 
+    @property
+    def unapplied(self) -> int:
+        """Spans handed to the writer and not yet committed."""
+        return self._unapplied
+
     def _ingest_busy(self) -> bool:
         """Whether spans are being written now: some wait to be committed (a commit of 250,000
         spans takes seconds), or a commit ended within the last second."""
-        return self._pending > 0 or time.monotonic() - self._last_commit < 1.0
+        return self._unapplied > 0 or time.monotonic() - self._last_commit < 1.0
 
     def _ingest_saturated(self) -> bool:
         """Whether the writer cannot keep up: a full commit's worth of spans waits, or a sender
         was told to retry within the last second. Every CPU cycle then costs ingest."""
-        return self._pending >= self.config.max_commit_spans or time.monotonic() - self._last_refusal < 1.0
+        return self._unapplied >= self.config.max_commit_spans or time.monotonic() - self._last_refusal < 1.0
 
     def _ingest_heavy(self) -> bool:
         """Whether ingest needs the writer most of the time: saturated, or committing for more
@@ -310,92 +273,44 @@ class SpanStore:
         thirteenth session)."""
         return self._ingest_saturated() or (self._ingest_busy() and self._writer_load > 0.5)
 
-    def _refuse(self, message: str) -> Overloaded:
+    # writing -------------------------------------------------------------------------------
+
+    def note_refusal(self) -> None:
+        """A sender was just told to retry later (the intake was full): ingest is saturated."""
         self._last_refusal = time.monotonic()
-        return Overloaded(message)
 
     def check_capacity(self) -> None:
-        """Raise ``Overloaded`` if the queue is full; cheap, so receivers call it before decoding."""
-        if self._pending >= self.config.max_queued_spans:
-            raise self._refuse(
-                f"{self._pending} spans are waiting to be written (limit {self.config.max_queued_spans}); retry later"
-            )
+        """Raise ``Overloaded`` if the own intake is full; cheap, so receivers call it before decoding."""
+        if self._intake is None:
+            raise StorageUnavailable("this store takes spans from another process's intake")
+        self._intake.check_capacity()
 
     async def consume(self, batch: SpanBatch) -> None:
-        """Store ``batch``; return once it is durable (fsynced in the WAL).
+        """Store ``batch`` through the own intake; return once it is durable (fsynced in the WAL).
 
         Raises ``Overloaded`` when too many spans wait to be committed, ``StorageUnavailable``
         when the store is closed or the log cannot be written.
         """
-        count = len(batch)
-        if count == 0:
-            return
-        if self._closing or not self._threads:
-            raise StorageUnavailable("storage is closed")
-        with self._pending_lock:
-            if self._pending and self._pending + count > self.config.max_queued_spans:
-                raise self._refuse(
-                    f"{self._pending} spans are waiting to be written (limit {self.config.max_queued_spans}); "
-                    "retry later"
-                )
-            self._pending += count
-        try:
-            table = self._to_arrow(batch)
-        except BaseException:
-            self._release(count)
-            raise
-        loop = asyncio.get_running_loop()
-        task = _WriteTask(table=table, future=loop.create_future(), loop=loop)
-        self._wal_queue.put(task)
-        await asyncio.shield(task.future)
+        if self._intake is None:
+            raise StorageUnavailable("this store takes spans from another process's intake")
+        await self._intake.consume(batch)
 
-    def _to_arrow(self, batch: SpanBatch) -> pa.Table:
-        """The batch in the ``spans`` table's column order; journeys are assigned at commit."""
-        n = len(batch)
-        table = batch.table
-        interaction = pc.binary_join_element_wise(
-            pc.fill_null(table.column("platform"), OTEL_PLATFORM),
-            pc.coalesce(table.column("interaction_id"), table.column("trace_id")),
-            ":",
-        )
-        columns = {
-            "tenant": pa.array([batch.tenant] * n, _STR),
-            "journey_id": pa.nulls(n, _STR),
-            "customer_phone_hash": batch.customer_phone_hash if batch.customer_phone_hash is not None
-            else pa.nulls(n, _STR),
-            "received_unix_nano": pa.array([time.time_ns()] * n, _I64),
-            "interaction": interaction,
-            "record_version": batch.record_version if batch.record_version is not None else pa.nulls(n, _I64),
-        }  # fmt: skip
-        return pa.Table.from_arrays(
-            [columns[name] if name in columns else table.column(name) for name in _ARROW_SCHEMA.names],
-            schema=_ARROW_SCHEMA,
-        )
+    def apply_record(self, start: Position, end: Position) -> int:
+        """Queue for commit the WAL record another process appended between ``start`` and
+        ``end``; returns its span count. Records must be handed over in the order written."""
+        table = self._wal.read(start, end)
+        self._queue_record(table, end)
+        return table.num_rows
 
-    def _release(self, count: int) -> None:
-        with self._pending_lock:
-            self._pending -= count
+    def _queue_record(self, table: pa.Table, end: Position) -> None:
+        with self._unapplied_lock:
+            self._unapplied += table.num_rows
+        self._apply_queue.put((table, end))
 
-    def _wal_loop(self) -> None:
-        """Append queued batches to the WAL (one fsync per group), acknowledge, pass them on."""
-        while True:
-            tasks, stopping = _drain(self._wal_queue, limit=self.config.max_commit_spans)
-            if tasks:
-                table = pa.concat_tables([t.table for t in tasks])
-                try:
-                    position = self._wal.append(table)
-                except Exception as exc:  # disk full, I/O error: refuse, never pretend
-                    log.exception("write-ahead log append of %d spans failed", table.num_rows)
-                    self._release(table.num_rows)
-                    for task in tasks:
-                        _resolve(task, StorageUnavailable(f"storage could not write the log: {exc}"))
-                else:
-                    for task in tasks:
-                        _resolve(task, None)
-                    self._apply_queue.put((table, position))
-            if stopping:
-                self._apply_queue.put(_STOP)
-                return
+    def _applied(self, rows: int) -> None:
+        with self._unapplied_lock:
+            self._unapplied -= rows
+        self.on_applied(rows)
 
     def _apply_loop(self, cursor: duckdb.DuckDBPyConnection) -> None:
         """Apply WAL records to DuckDB in large transactions; retry until they land."""
@@ -442,7 +357,7 @@ class SpanStore:
             last_commit = self._last_commit = ended
             if self.analysis is not None:
                 self.analysis.notify()
-            self._release(rows)
+            self._applied(rows)
             self._wal.truncate(position)
             owed = True
             if last_commit - last_compaction >= self.config.compact_at_least_every:
@@ -508,9 +423,9 @@ class SpanStore:
             correlated = time.perf_counter()
             cursor.unregister("incoming")
             keys = pc.binary_join_element_wise(incoming.column("tenant"), incoming.column("interaction"), "\x1f")
-            known = pa.array(["\x1f".join(k) for k in assignment], _STR)
-            journeys = pc.take(pa.array(list(assignment.values()), _STR), pc.index_in(keys, value_set=known))
-            labelled = incoming.set_column(_ARROW_SCHEMA.get_field_index("journey_id"), "journey_id", journeys)
+            known = pa.array(["\x1f".join(k) for k in assignment], pa.string())
+            journeys = pc.take(pa.array(list(assignment.values()), pa.string()), pc.index_in(keys, value_set=known))
+            labelled = incoming.set_column(ARROW_SCHEMA.get_field_index("journey_id"), "journey_id", journeys)
             cursor.register("labelled", labelled)
             if labelled.column("record_version").null_count < labelled.num_rows:
                 labelled = _replace_older_versions(cursor, labelled)

@@ -47,12 +47,17 @@ class Position:
 START = Position(0, 0)
 
 
+def wal_directory(database: Path) -> Path:
+    """Where the WAL of the DuckDB file ``database`` lives."""
+    return database.parent / "wal"
+
+
 def _segment_number(path: Path) -> int:
     return int(path.stem)
 
 
 class WriteAheadLog:
-    """Append-only segments; one writer thread appends, the applier truncates."""
+    """Append-only segments; one writer (a thread, or the receiver process) appends; the applier reads and truncates."""
 
     def __init__(self, directory: Path, segment_bytes: int = 64 * 1024 * 1024) -> None:
         self.directory = directory
@@ -101,8 +106,8 @@ class WriteAheadLog:
         self._offset = 0
         _fsync_dir(self.directory)
 
-    def append(self, table: pa.Table) -> Position:
-        """Write ``table`` as one record and fsync; return the position just past it."""
+    def append(self, table: pa.Table) -> tuple[Position, Position]:
+        """Write ``table`` as one record and fsync; return where the record starts and ends."""
         if self._offset >= self.segment_bytes:
             self._segment += 1
             self._start_segment()
@@ -115,8 +120,20 @@ class WriteAheadLog:
         assert f is not None, "WriteAheadLog.open() was not called"
         f.write(record)
         os.fsync(f.fileno())
+        start = Position(self._segment, self._offset)
         self._offset += len(record)
-        return Position(self._segment, self._offset)
+        return start, Position(self._segment, self._offset)
+
+    def read(self, start: Position, end: Position) -> pa.Table:
+        """The record appended between ``start`` and ``end`` (by this process or another)."""
+        with open(self.directory / f"{end.segment:08d}.wal", "rb") as f:
+            f.seek(start.offset)
+            data = f.read(end.offset - start.offset)
+        length, crc = _HEADER.unpack_from(data, 0)
+        payload = data[_HEADER.size :]
+        if len(payload) != length or zlib.crc32(payload) != crc:
+            raise ValueError(f"no intact write-ahead log record between {start} and {end}")
+        return ipc.open_stream(pa.py_buffer(payload)).read_all()
 
     def truncate(self, applied: Position) -> None:
         """Delete every segment whose records are all applied (never the one being written)."""

@@ -66,6 +66,27 @@ def port_accepts(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
+def child_processes(pid: int) -> dict[int, str]:
+    """The live (not zombie) children of process ``pid``: their pid → command line."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
+            if int(parent) == pid and state != "Z":
+                children[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue  # it ended while being read
+    return children
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The test process's environment without any JOURNEYTRACE_* setting (they would change the server)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYTRACE_")}
@@ -198,6 +219,13 @@ class Server:
                     f"server did not exit within {timeout}s of signal {sig}:\n" + self.log_tail()
                 ) from None
         return self.proc.returncode
+
+    def receiver_pid(self) -> int | None:
+        """The server's receiver process (``journeytrace.receiving``), if it runs."""
+        for pid, command in child_processes(self.pid).items():
+            if "spawn_main" in command:  # multiprocessing's resource tracker is a child too
+                return pid
+        return None
 
     def kill9(self) -> None:
         assert self.proc is not None

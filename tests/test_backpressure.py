@@ -329,7 +329,7 @@ def test_a_writer_committing_most_of_the_time_makes_ingest_heavy(tmp_path: Path)
 
     async def settle(store: SpanStore) -> None:
         for _ in range(500):
-            if not store._pending:
+            if not store.unapplied:
                 return
             await asyncio.sleep(0.01)
 
@@ -349,7 +349,7 @@ def test_a_writer_committing_most_of_the_time_makes_ingest_heavy(tmp_path: Path)
             # fewer spans queued than a commit may take: heavy without being saturated.
             batches = [decode_body(_request(f"svc-{i}")[1], "default").batch for i in range(200)]
             for batch in batches:
-                while store._pending > 20 * SPANS_PER_REQUEST:
+                while store.unapplied > 20 * SPANS_PER_REQUEST:
                     await asyncio.sleep(0.002)
                 await store.consume(batch)
             loaded = store._ingest_saturated(), store._ingest_heavy(), store._writer_load

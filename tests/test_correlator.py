@@ -29,6 +29,7 @@ from journeytrace.correlator.state import UNCOMMITTED_ROWIDS, Member, correlate,
 from journeytrace.ids import journey_key_sql, lookup_hash_sql
 from journeytrace.spans import decode_body
 from journeytrace.storage import SpanStore, StoreConfig
+from journeytrace.storage.intake import to_arrow
 from journeytrace.values import to_proto
 
 KEY = b"k" * 32
@@ -334,9 +335,7 @@ def test_a_small_batch_looks_stored_rows_up_by_their_hashes(tmp_path: Path) -> N
         Leg("amazon_connect", "probe-connect", start + 60 * S, start + 90 * S, {"sip.call_id": CALL_77}),
     ]  # fmt: skip
     store = SpanStore(store_config(path))
-    incoming = pa.concat_tables(
-        [store._to_arrow(decode_body(span_request(leg, 0, rng), "default").batch) for leg in legs]
-    )
+    incoming = pa.concat_tables([to_arrow(decode_body(span_request(leg, 0, rng), "default").batch) for leg in legs])
     with duckdb.connect(str(path)) as con:
         cursor = ProfiledCursor(con.cursor(), tmp_path / "profile.json")
         cursor.execute("BEGIN")

@@ -1,14 +1,17 @@
-"""An acknowledged span survives ``kill -9``.
+"""An acknowledged span survives ``kill -9``, of the server or of its receiver process.
 
 Several threads export SDK spans with the real OTLP exporters (gRPC and HTTP) as fast as the
 server takes them; the server is killed with SIGKILL while they are still sending, restarted on
 the same data directory, and every span whose ``export()`` returned SUCCESS must be there. This
-is done twice in a row, so that the log written after a replay is itself replayed.
+is done twice in a row, so that the log written after a replay is itself replayed. Killing only
+the receiver process, the server starts another and commits every span the dead one acknowledged.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +27,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
-from jt_helpers import Server, wait_for_span_ids
+from jt_helpers import Server, process_alive, wait_for_span_ids, wait_until
 
 BATCH = 50
 THREADS = ("grpc", "grpc", "http", "http")
@@ -104,7 +107,11 @@ def _round(server: Server, senders: list[Sender], target: int) -> None:
         sender.start()
     _wait(lambda: sum(len(s.acked) for s in senders) >= before + target, 90, f"{target} acknowledged spans")
     assert all(s.is_alive() for s in senders), [s.error for s in senders]
+    receiver = server.receiver_pid()
+    assert receiver is not None
     server.kill9()
+    # The kernel kills the receiver process with the server: nothing holds the ports on restart.
+    _wait(lambda: not process_alive(receiver), 5, "the receiver process to die with the server")
     # The senders keep trying against the dead server for a moment (those exports fail).
     time.sleep(0.5)
     for sender in senders:
@@ -155,3 +162,34 @@ def test_acknowledged_spans_survive_kill_9(server_factory):
     with httpx.Client(base_url=server.query_url, timeout=30) as client:
         for old, new in zip(first, second, strict=True):
             wait_for_span_ids(client, f"{old.trace_id:032x}", old.acked | new.acked, timeout=30)
+
+
+@pytest.mark.slow
+def test_a_killed_receiver_process_is_replaced_and_what_it_acknowledged_is_kept(server_factory):
+    server = server_factory()
+    first = server.receiver_pid()
+    assert first is not None and first != server.pid
+    trace_ids = [random.getrandbits(127) | 1 for _ in THREADS]
+    senders = [Sender(kind, server, trace_ids[i], i) for i, kind in enumerate(THREADS)]
+    for sender in senders:
+        sender.start()
+    acked = lambda: sum(len(s.acked) for s in senders)  # noqa: E731
+    _wait(lambda: acked() >= 3000, 90, "3000 acknowledged spans")
+    os.kill(first, signal.SIGKILL)
+    with httpx.Client(base_url=server.query_url, timeout=30) as client:
+        # Queries are the server process's: they are answered while no receiver runs.
+        assert client.get("/api/services").status_code == 200
+        second = wait_until(lambda: server.receiver_pid() not in (None, first) and server.receiver_pid(),
+                            timeout=30, what="a new receiver process")  # fmt: skip
+        wait_until(lambda: client.get("/readyz").status_code == 200, timeout=30, what="ready again")
+        resumed = acked()
+        _wait(lambda: acked() >= resumed + 2000, 90, "2000 spans acknowledged by the new receiver process")
+        for sender in senders:
+            sender.stop_event.set()
+        for sender in senders:
+            sender.join(30)
+            assert sender.error is None, sender.error
+        assert server.running and server.starts == 1 and server.receiver_pid() == second
+        for sender in senders:
+            wait_for_span_ids(client, f"{sender.trace_id:032x}", sender.acked, timeout=30)
+    assert server.stop() == 0

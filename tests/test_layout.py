@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGES = {"receivers": "journeytrace.receivers", "correlator": "journeytrace.correlator",
           "storage": "journeytrace.storage", "query": "journeytrace.query"}  # fmt: skip
 ORDER = ["receivers", "correlator", "storage", "query"]
-WIRING = {"journeytrace.server", "journeytrace.cli", "journeytrace.__main__"}
+WIRING = {"journeytrace.server", "journeytrace.cli", "journeytrace.__main__", "journeytrace.receiving"}
 """Core modules that wire the stages together; no stage may import them."""
 
 
