@@ -25,13 +25,12 @@ from journeytrace.spans import decode_body  # noqa: E402
 from journeytrace.storage import schema  # noqa: E402
 from journeytrace.correlator import CorrelatorConfig  # noqa: E402
 from journeytrace.storage.intake import to_arrow  # noqa: E402
-from journeytrace.storage.store import _INSERT_SPANS, SpanStore, StoreConfig  # noqa: E402
+from journeytrace.storage.store import _INSERT_SPANS  # noqa: E402
 
 
 def spans(count: int) -> pa.Table:
     rng = random.Random(3)
     templates = [build_request(25, rng, 1_790_000_000 * 10**9 + i).SerializeToString() for i in range(8)]
-    store = SpanStore(StoreConfig(path=Path("unused"), correlator=CorrelatorConfig(phone_hash_key=b"k" * 32)))
     tables = []
     for n in range(count // 500):
         body = fresh_copy(templates[n % len(templates)], n)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -280,3 +281,30 @@ def test_signal_stops_cleanly_and_keeps_data(server_factory, sig):
     server.start()
     with httpx.Client(base_url=server.query_url, timeout=15) as client:
         wait_for_span_ids(client, trace_id.hex(), span_ids_hex(request), timeout=15)
+
+
+@pytest.mark.parametrize("flag", ["--otlp-grpc-port", "--otlp-http-port"])
+def test_cli_a_taken_receiver_port_exits_1_naming_it(tmp_path, flag):
+    """The receivers listen in the receiver process; when one cannot, the server says so and exits."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        query_port, tempo_port, other = free_ports(3)
+        other_flag = "--otlp-http-port" if flag == "--otlp-grpc-port" else "--otlp-grpc-port"
+        result = _cli("serve", "--data-dir", str(tmp_path / "data"), "--query-port", str(query_port),
+                      "--tempo-port", str(tempo_port), other_flag, str(other), flag, str(port))  # fmt: skip
+    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
+    assert "cannot start" in result.stderr and str(port) in result.stderr, result.stderr[-2000:]
+
+
+def test_cli_a_bad_platform_adapter_file_exits_2(tmp_path):
+    path = tmp_path / "adapters"
+    path.mkdir()
+    (path / "bad.yaml").write_text("platform: 5\n")
+    query_port, tempo_port, grpc_port, http_port = free_ports(4)
+    result = _cli("serve", "--data-dir", str(tmp_path / "data"), "--query-port", str(query_port),
+                  "--tempo-port", str(tempo_port), "--otlp-grpc-port", str(grpc_port),
+                  "--otlp-http-port", str(http_port), "--platform-adapters", str(path))  # fmt: skip
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert "platform adapter file" in result.stderr and "Traceback" not in result.stderr, result.stderr[-2000:]
