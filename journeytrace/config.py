@@ -47,7 +47,7 @@ class Config:
         250_000, "most spans written to DuckDB in one transaction (large ones are cheaper per span)"
     )
     commit_interval_ms: int = _setting(
-        100, "when the writer is idle, how long after its last commit it waits to gather spans into one commit"
+        100, "a commit starts at most once per interval, so spans arriving within one share a commit"
     )
     memory_limit: str = _setting(
         "384MB", "DuckDB's buffer pool (e.g. 4GB): more keeps more of the file in memory and reads of older "
