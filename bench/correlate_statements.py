@@ -78,7 +78,7 @@ def main() -> None:
     cursor = store._db.cursor()
     started = time.time()
     for offset in range(0, args.preload, 100_000):
-        store._commit(cursor, [[spans.slice(offset, min(100_000, args.preload - offset))]], Position(0, 0))
+        store._commit(cursor, spans.slice(offset, min(100_000, args.preload - offset)), Position(0, 0))
     store._db.execute("CHECKPOINT")
     print(f"stored {args.preload:,} spans in {time.time() - started:.0f} s", flush=True)
     timed = TimedCursor(cursor)

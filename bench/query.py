@@ -64,7 +64,7 @@ def build(path: Path, spans: int) -> None:
             batch = decode_body(fresh_copy(templates[n % len(templates)], n), "default").batch
             table = to_arrow(protect_phone_numbers(batch, bytes.fromhex(KEY), keep_raw=False))
             tables.append(_shifted(table, n * DAY_NS // requests))
-        store._commit(cursor, [[t] for t in tables], Position(0, 0))
+        store._commit(cursor, pa.concat_tables(tables), Position(0, 0))
         done = min(first + 500, requests) * 25 * SPANS_PER_JOURNEY
         print(f"\rloaded {done:,} spans ({done / (time.perf_counter() - began):,.0f}/s)", end="", file=sys.stderr)
     print(file=sys.stderr)

@@ -96,7 +96,7 @@ def main() -> None:
         began = time.perf_counter()
         for offset in range(0, spans.num_rows, args.commit):
             t0 = time.perf_counter()
-            store._commit(cursor, [[spans.slice(offset, args.commit)]], Position(0, 0))
+            store._commit(cursor, spans.slice(offset, args.commit), Position(0, 0))
             print(f"commit at {offset:>9}: {time.perf_counter() - t0:.2f} s", file=sys.stderr)
         store._db.execute("CHECKPOINT")  # deferred work is still work
         elapsed = time.perf_counter() - began
@@ -123,7 +123,7 @@ def small_commits(
     took = []
     for batch in batches:
         t0 = time.perf_counter()
-        store._commit(cursor, [[batch]], Position(0, 0))
+        store._commit(cursor, batch, Position(0, 0))
         took.append(time.perf_counter() - t0)
     took.sort()
     print(f"{len(batches)} commits of {batches[0].num_rows} spans: p50 {took[len(took) // 2] * 1e3:.1f} ms, "

@@ -21,7 +21,6 @@ recomputed, so the final state equals the one computed from all data at once.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -37,8 +36,6 @@ from journeytrace.correlator.config import CorrelatorConfig
 from journeytrace.ids import JOURNEY_KEY_SQL, is_trace_id_like, journey_key_sql, journey_trace_id, lookup_hash_sql
 
 # Attributes that storage keeps in their own columns rather than in the attributes JSON.
-log = logging.getLogger(__name__)
-
 _COLUMNS = {
     semconv.CX_PLATFORM_INTERACTION_ID: "interaction_id",
     semconv.CX_SPAN_TYPE: "span_type",
@@ -140,76 +137,6 @@ def _rows_by_hash(table: str, column: str, keys_sql: str, columns: str, key_sql:
               JOIN {table} t ON t.{column} = keys.h) AS hits
         JOIN {table} t ON t.rowid = hits.r
         """
-
-
-def extract_keys(connection: duckdb.DuckDBPyConnection, spans: pa.Table, config: CorrelatorConfig) -> tuple[pa.Table, pa.Table]:
-    """What correlation needs of ``spans`` (in the ``spans`` table's layout): one row of facts per
-    interaction, and its tokens, as ``correlate`` would extract them.
-
-    The intake runs this on each write-ahead log record, in the receiver process, so the DuckDB
-    writer only merges the records' small tables (``extracted=True``): extracting was a third
-    of the writer's time under 50 k spans/s (BENCHMARKS.md, fourteenth session)."""
-    connection.register("incoming", spans)
-    try:
-        _extract_batch(connection, config)
-        return (connection.sql("SELECT * FROM batch_facts").to_arrow_table(),
-                connection.sql("SELECT * FROM batch_tokens").to_arrow_table())  # fmt: skip
-    finally:
-        connection.unregister("incoming")
-
-
-class KeyExtractor:
-    """``extract_keys`` on a private in-memory DuckDB: the intake's ``derive`` (one thread)."""
-
-    def __init__(self, config: CorrelatorConfig) -> None:
-        self._config = config
-        self._db: duckdb.DuckDBPyConnection | None = None
-
-    def __call__(self, spans: pa.Table) -> list[pa.Table]:
-        """The record's facts and tokens; none if they cannot be had (the writer then extracts them)."""
-        if self._db is None:
-            self._db = duckdb.connect(config={"threads": 1, "memory_limit": "512MB"})
-        try:
-            return list(extract_keys(self._db, spans, self._config))
-        except duckdb.Error as error:
-            log.warning("extracting correlation keys of %d spans failed (%s); the writer will", spans.num_rows, error)
-            return []
-
-
-def _merge_extracted(cursor: duckdb.DuckDBPyConnection) -> None:
-    """``batch_facts`` and ``batch_tokens`` from ``incoming_facts`` and ``incoming_tokens``, the
-    ``extract_keys`` tables of the records a commit holds. Every aggregate of ``_extract_batch``
-    is one of its own parts' aggregates, so this equals extracting from all their spans at once;
-    the outcomes' ``arg_max`` keys start with the time each part recorded."""
-    reported, derived = (outcome.rank_sql(f"{kind}_outcome") for kind in ("reported", "derived"))
-    cursor.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE batch_facts AS
-        SELECT tenant, interaction, any_value(platform) AS platform, any_value(interaction_id) AS interaction_id,
-               min(start_unix_nano) AS start_unix_nano, max(end_unix_nano) AS end_unix_nano,
-               max(handoff_unix_nano) AS handoff_unix_nano, min(ani_hash) AS ani_hash,
-               min(dnis_hash) AS dnis_hash, min(target_hash) AS target_hash, min(journey_token) AS journey_token,
-               list_sort(list_distinct(flatten(list(services)))) AS services,
-               bool_or(has_handoff_span) AS has_handoff_span,
-               arg_max(reported_outcome, (reported_outcome_at, {reported}, reported_outcome))
-                   FILTER (WHERE reported_outcome IS NOT NULL) AS reported_outcome,
-               max(reported_outcome_at) AS reported_outcome_at,
-               arg_max(derived_outcome, (derived_outcome_at, {derived}, derived_outcome))
-                   FILTER (WHERE derived_outcome IS NOT NULL) AS derived_outcome,
-               max(derived_outcome_at) AS derived_outcome_at,
-               min(first_received_unix_nano) AS first_received_unix_nano,
-               any_value(interaction_hash) AS interaction_hash
-        FROM incoming_facts GROUP BY tenant, interaction
-        """
-    )
-    cursor.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE batch_tokens AS
-        SELECT tenant, token, interaction, arg_min(method, evidence) AS method, min(confidence) AS confidence,
-               min(evidence) AS evidence, any_value(token_hash) AS token_hash
-        FROM incoming_tokens GROUP BY tenant, token, interaction
-        """
-    )
 
 
 def _extract_batch(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> None:
@@ -737,22 +664,14 @@ def _components(nodes: Iterable[str], links: Iterable[tuple[str, str]]) -> list[
     return list(groups.values())
 
 
-def correlate(
-    cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig, *, extracted: bool = False
-) -> dict[tuple[str, str], str]:
+def correlate(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> dict[tuple[str, str], str]:
     """Fold the ``incoming`` spans into the correlation state; return ``(tenant, interaction) → journey``.
-
-    ``extracted``: ``incoming_facts`` and ``incoming_tokens`` hold ``extract_keys`` of the spans
-    (of each part of them), so the spans' attributes need not be read again.
 
     Stored spans and journey records of journeys that merged or split are rewritten here, and
     merged-away IDs are recorded as aliases.
     """
     now = time.time_ns()
-    if extracted:
-        _merge_extracted(cursor)
-    else:
-        _extract_batch(cursor, config)
+    _extract_batch(cursor, config)
     _merge_interactions(cursor, now)
     _link_tokens(cursor, config, now)
     _relink_windowed(cursor, config, now)

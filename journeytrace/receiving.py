@@ -33,7 +33,6 @@ from typing import Any
 
 from journeytrace.config import Config, ConfigError
 from journeytrace.correlator import Correlator, CorrelatorConfig
-from journeytrace.correlator.state import KeyExtractor
 from journeytrace.storage import SpanStore
 from journeytrace.storage.intake import WalIntake
 from journeytrace.storage.wal import Position, WriteAheadLog, wal_directory
@@ -91,8 +90,7 @@ async def _receive(
     intake = WalIntake(
         WriteAheadLog(wal_directory(config.database_path)),
         max_queued_spans=config.max_queued_spans, max_record_spans=config.max_commit_spans,
-        on_durable=lambda _tables, start, end: send(("record", start, end)),
-        derive=KeyExtractor(correlator), on_refusal=refused,
+        on_durable=lambda _table, start, end: send(("record", start, end)), on_refusal=refused,
         admitted=admitted,
     )  # fmt: skip
 

@@ -2,11 +2,9 @@
 
 ``consume()`` admits a batch against ``max_queued_spans`` (else ``Overloaded``), turns it into an
 Arrow table in the ``spans`` table's column order and queues it for the WAL thread. That thread
-takes everything queued as one record, adds what ``derive`` makes of its spans (the
-correlator's keys: the writer would otherwise extract them itself), appends it, fsyncs, hands
-the record on (``on_durable``) to be committed and resolves the callers' futures: the receiver
-may now acknowledge, and a ``kill -9`` from here on loses nothing. Spans stay admitted until
-``release()`` says they landed.
+appends everything queued as one record, fsyncs, resolves the callers' futures (the receiver
+may now acknowledge: a ``kill -9`` from here on loses nothing) and hands the record on
+(``on_durable``) to be committed. Spans stay admitted until ``release()`` says they landed.
 
 The intake runs where the receivers run: inside ``SpanStore`` for embedded use, or in the
 server's receiver process (``journeytrace.receiving``), which shares only the WAL's files with
@@ -52,11 +50,8 @@ ARROW_SCHEMA = pa.schema(
 )  # fmt: skip
 assert tuple(ARROW_SCHEMA.names) == schema.SPAN_COLUMNS
 
-Durable = Callable[[list[pa.Table], Position, Position], None]
-"""Called on the WAL thread with each fsynced record: its tables (the spans first), where it
-starts, where it ends."""
-Derive = Callable[[pa.Table], list[pa.Table]]
-"""Tables stored beside a record's spans, made from them (``correlator.state.KeyExtractor``)."""
+Durable = Callable[[pa.Table, Position, Position], None]
+"""Called on the WAL thread with each fsynced record: its spans, where it starts, where it ends."""
 
 
 def to_arrow(batch: SpanBatch) -> pa.Table:
@@ -133,7 +128,6 @@ class WalIntake:
         max_queued_spans: int,
         max_record_spans: int,
         on_durable: Durable,
-        derive: Derive = lambda _spans: [],
         on_refusal: Callable[[], None] = lambda: None,
         admitted: int = 0,
     ) -> None:
@@ -143,7 +137,6 @@ class WalIntake:
         self._max_queued = max_queued_spans
         self._max_record = max_record_spans
         self._on_durable = on_durable
-        self._derive = derive
         self._on_refusal = on_refusal
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -217,11 +210,10 @@ class WalIntake:
         while True:
             tasks, stopping = _drain(self._queue, limit=self._max_record)
             if tasks:
-                table = pa.concat_tables([t.table for t in tasks]).combine_chunks()
+                table = pa.concat_tables([t.table for t in tasks])
                 try:
-                    tables = [table, *self._derive(table)]
-                    start, end = self._wal.append(tables)
-                except Exception as exc:  # disk full, I/O error, no memory: refuse, never pretend
+                    start, end = self._wal.append(table)
+                except Exception as exc:  # disk full, I/O error: refuse, never pretend
                     log.exception("write-ahead log append of %d spans failed", table.num_rows)
                     self.release(table.num_rows)
                     for task in tasks:
@@ -229,7 +221,7 @@ class WalIntake:
                 else:
                     # Handed on before the acknowledgement: whoever commits knows of every
                     # acknowledged record, even if this process dies right after.
-                    self._on_durable(tables, start, end)
+                    self._on_durable(table, start, end)
                     for task in tasks:
                         _resolve(task, None)
             if stopping:

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from journeytrace.correlator.config import CorrelatorConfig
-from journeytrace.correlator.state import KeyExtractor, correlate
+from journeytrace.correlator.state import correlate
 from journeytrace.errors import Overloaded, StorageUnavailable
 from journeytrace.spans import SpanBatch
 from journeytrace.storage import schema
@@ -150,8 +150,7 @@ class SpanStore:
         self._intake = (
             WalIntake(
                 self._wal, max_queued_spans=config.max_queued_spans, max_record_spans=config.max_commit_spans,
-                on_durable=lambda tables, _start, end: self._queue_record(tables, end),
-                derive=KeyExtractor(config.correlator), on_refusal=self.note_refusal,
+                on_durable=lambda table, _start, end: self._queue_record(table, end), on_refusal=self.note_refusal,
             )  # fmt: skip
             if own_intake
             else None
@@ -220,10 +219,9 @@ class SpanStore:
         applied = _meta(db, "wal_applied")
         after = Position.parse(applied) if applied else START
         replayed = 0
-        for position, tables in self._wal.replay(after):
-            # Only the spans: keys extracted by an older version might not fit this one's merge.
-            self._commit_in_parts(db, [(tables[:1], position)])
-            replayed += tables[0].num_rows
+        for position, table in self._wal.replay(after):
+            self._commit_in_parts(db, [(table, position)])
+            replayed += table.num_rows
             after = position
         if replayed:
             log.info("replayed %d acknowledged spans from the write-ahead log", replayed)
@@ -300,14 +298,14 @@ class SpanStore:
     def apply_record(self, start: Position, end: Position) -> int:
         """Queue for commit the WAL record another process appended between ``start`` and
         ``end``; returns its span count. Records must be handed over in the order written."""
-        tables = self._wal.read(start, end)
-        self._queue_record(tables, end)
-        return tables[0].num_rows
+        table = self._wal.read(start, end)
+        self._queue_record(table, end)
+        return table.num_rows
 
-    def _queue_record(self, tables: list[pa.Table], end: Position) -> None:
+    def _queue_record(self, table: pa.Table, end: Position) -> None:
         with self._unapplied_lock:
-            self._unapplied += tables[0].num_rows
-        self._apply_queue.put((tables, end))
+            self._unapplied += table.num_rows
+        self._apply_queue.put((table, end))
 
     def _applied(self, rows: int) -> None:
         with self._unapplied_lock:
@@ -329,12 +327,12 @@ class SpanStore:
             if first is _STOP:
                 break
             items = [first]
-            rows = first[0][0].num_rows
+            rows = first[0].num_rows
             # At most one commit starts per interval: records that arrive meanwhile join it. Past
             # the deadline (a busy writer, whose commits take longer), this only drains what is
-            # already queued. (From the last commit's end, every commit waited the interval:
-            # under load a third of the writer's time; idle, the legs of a call acknowledged one
-            # after another landed in two commits, the second an interval later.)
+            # already queued. Counted from the last commit's end, every commit waited the
+            # interval; under 50 k spans/s the lag's p99 fell from 0.81-1.21 to 0.54-0.73 s
+            # (BENCHMARKS.md, fourteenth session).
             deadline = last_began + self.config.commit_interval
             while rows < self.config.max_commit_spans:
                 try:
@@ -345,7 +343,7 @@ class SpanStore:
                     stopping = True
                     break
                 items.append(item)
-                rows += item[0][0].num_rows
+                rows += item[0].num_rows
             position = items[-1][1]
             delay = 0.1
             began = last_began = time.monotonic()
@@ -354,7 +352,7 @@ class SpanStore:
                     self._commit_in_parts(cursor, items)
                     break
                 except Exception:  # acknowledged data: keep it (in the WAL and here) and retry
-                    left = sum(t[0].num_rows for t, _ in items)
+                    left = sum(t.num_rows for t, _ in items)
                     log.exception("commit of %d spans failed; retrying in %.1fs", left, delay)
                     time.sleep(delay)
                     delay = min(delay * 2, 5.0)
@@ -383,9 +381,9 @@ class SpanStore:
         return True
 
     def _commit_in_parts(
-        self, cursor: duckdb.DuckDBPyConnection, items: list[tuple[list[pa.Table], Position | None]], count: int = 0
+        self, cursor: duckdb.DuckDBPyConnection, items: list[tuple[pa.Table, Position | None]], count: int = 0
     ) -> None:
-        """Commit the first ``count`` (0: all) WAL records ``(tables, position)`` of ``items``,
+        """Commit the first ``count`` (0: all) WAL records ``(spans, position)`` of ``items``,
         removing each from ``items`` once it has landed, so a retry after a failure repeats none.
 
         A group DuckDB has no memory for is halved: a commit's working memory grows with what it
@@ -398,43 +396,36 @@ class SpanStore:
         count = count or len(items)
         group = items[:count]
         try:
-            self._commit(cursor, [t for t, _ in group], group[-1][1])
+            self._commit(cursor, pa.concat_tables([t for t, _ in group]), group[-1][1])
             del items[:count]
             return
         except duckdb.Error as error:
-            rows = sum(t[0].num_rows for t, _ in group)
+            rows = sum(t.num_rows for t, _ in group)
             if not out_of_memory(error) or rows < 2 * _SMALLEST_PART:
                 raise
             log.warning("%d spans do not fit DuckDB's memory-limit in one commit; committing them in two", rows)
         if count == 1:
-            (table, *_), position = items[0]  # its halves' keys are extracted again, from their spans
+            table, position = items[0]
             half = table.num_rows // 2
-            items[:1] = [([table.slice(0, half)], None), ([table.slice(half)], position)]
+            items[:1] = [(table.slice(0, half), None), (table.slice(half), position)]
             count = 2
         first = count // 2
         self._commit_in_parts(cursor, items, first)
         self._commit_in_parts(cursor, items, count - first)
 
-    def _commit(self, cursor: duckdb.DuckDBPyConnection, records: list[list[pa.Table]], position: Position | None) -> None:
-        """Correlate and insert one group of WAL records (each: spans, then their extracted keys
-        if the intake extracted them), and record the WAL position (unless None), atomically."""
+    def _commit(self, cursor: duckdb.DuckDBPyConnection, incoming: pa.Table, position: Position | None) -> None:
+        """Correlate and insert one group of WAL records, and record the WAL position (unless
+        None), atomically."""
         # One chunk per request (500 rows) makes DuckDB's Arrow scan, insert and checkpoint
         # about twice as slow as one contiguous table (bench/writer.py); the copy is cheaper.
-        incoming = pa.concat_tables([r[0] for r in records]).combine_chunks()
-        extracted = all(len(r) == 3 for r in records)
+        incoming = incoming.combine_chunks()
         started = time.perf_counter()
         try:
             begin(cursor)  # inside: a BEGIN out of memory can leave a transaction aborted
             cursor.register("incoming", incoming)
-            if extracted:
-                cursor.register("incoming_facts", pa.concat_tables([r[1] for r in records]))
-                cursor.register("incoming_tokens", pa.concat_tables([r[2] for r in records]))
-            assignment = correlate(cursor, self.config.correlator, extracted=extracted)
+            assignment = correlate(cursor, self.config.correlator)
             correlated = time.perf_counter()
             cursor.unregister("incoming")
-            if extracted:
-                cursor.unregister("incoming_facts")
-                cursor.unregister("incoming_tokens")
             keys = pc.binary_join_element_wise(incoming.column("tenant"), incoming.column("interaction"), "\x1f")
             known = pa.array(["\x1f".join(k) for k in assignment], pa.string())
             journeys = pc.take(pa.array(list(assignment.values()), pa.string()), pc.index_in(keys, value_set=known))

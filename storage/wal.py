@@ -7,9 +7,8 @@ is committed in the same DuckDB transaction as its spans, so replay after a cras
 record exactly once.
 
 Layout: ``<dir>/<segment:08d>.wal`` files of records ``[u32 length][u32 crc32][payload]``,
-where the payload is one or more Arrow IPC streams (LZ4), one table each: a batch's spans, then
-what the intake derived from them. A torn record at the end of a segment (a crash mid-write)
-ends replay of that segment; it was never acknowledged.
+where the payload is an Arrow IPC stream (LZ4) holding one table. A torn record at the end of
+a segment (a crash mid-write) ends replay of that segment; it was never acknowledged.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -70,7 +69,7 @@ class WriteAheadLog:
     def segments(self) -> list[Path]:
         return sorted(self.directory.glob("*.wal"), key=_segment_number)
 
-    def replay(self, after: Position) -> Iterator[tuple[Position, list[pa.Table]]]:
+    def replay(self, after: Position) -> Iterator[tuple[Position, pa.Table]]:
         """Every intact record past ``after``, oldest first."""
         for path in self.segments():
             segment = _segment_number(path)
@@ -86,7 +85,7 @@ class WriteAheadLog:
                 offset = end
                 position = Position(segment, offset)
                 if position > after:
-                    yield position, _tables(data[start:end])
+                    yield position, ipc.open_stream(pa.py_buffer(data[start:end])).read_all()
 
     def open(self, applied: Position) -> None:
         """Start a fresh segment numbered after any existing one and after ``applied``.
@@ -107,15 +106,14 @@ class WriteAheadLog:
         self._offset = 0
         _fsync_dir(self.directory)
 
-    def append(self, tables: Sequence[pa.Table]) -> tuple[Position, Position]:
-        """Write ``tables`` as one record and fsync; return where the record starts and ends."""
+    def append(self, table: pa.Table) -> tuple[Position, Position]:
+        """Write ``table`` as one record and fsync; return where the record starts and ends."""
         if self._offset >= self.segment_bytes:
             self._segment += 1
             self._start_segment()
         sink = pa.BufferOutputStream()
-        for table in tables:
-            with ipc.new_stream(sink, table.schema, options=_IPC_OPTIONS) as writer:
-                writer.write_table(table)
+        with ipc.new_stream(sink, table.schema, options=_IPC_OPTIONS) as writer:
+            writer.write_table(table)
         payload = sink.getvalue().to_pybytes()
         record = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
         f = self._file
@@ -126,7 +124,7 @@ class WriteAheadLog:
         self._offset += len(record)
         return start, Position(self._segment, self._offset)
 
-    def read(self, start: Position, end: Position) -> list[pa.Table]:
+    def read(self, start: Position, end: Position) -> pa.Table:
         """The record appended between ``start`` and ``end`` (by this process or another)."""
         with open(self.directory / f"{end.segment:08d}.wal", "rb") as f:
             f.seek(start.offset)
@@ -135,7 +133,7 @@ class WriteAheadLog:
         payload = data[_HEADER.size :]
         if len(payload) != length or zlib.crc32(payload) != crc:
             raise ValueError(f"no intact write-ahead log record between {start} and {end}")
-        return _tables(payload)
+        return ipc.open_stream(pa.py_buffer(payload)).read_all()
 
     def truncate(self, applied: Position) -> None:
         """Delete every segment whose records are all applied (never the one being written)."""
@@ -154,15 +152,6 @@ class WriteAheadLog:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-def _tables(payload: bytes) -> list[pa.Table]:
-    """The tables of one record's payload, in the order appended."""
-    source = pa.BufferReader(pa.py_buffer(payload))
-    tables = []
-    while source.tell() < len(payload):
-        tables.append(ipc.open_stream(source).read_all())
-    return tables
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -25,11 +25,10 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from journeytrace.correlator import Correlator, CorrelatorConfig
-from journeytrace.correlator.pii import protect_phone_numbers
-from journeytrace.correlator.state import UNCOMMITTED_ROWIDS, Member, correlate, extract_keys, journey_id_for
+from journeytrace.correlator.state import UNCOMMITTED_ROWIDS, Member, correlate, journey_id_for
 from journeytrace.ids import journey_key_sql, lookup_hash_sql
 from journeytrace.spans import decode_body
-from journeytrace.storage import SpanStore, StoreConfig, schema
+from journeytrace.storage import SpanStore, StoreConfig
 from journeytrace.storage.intake import to_arrow
 from journeytrace.values import to_proto
 
@@ -135,8 +134,8 @@ async def deliver(path: Path, batches: list[list[bytes]], restart_after: int | N
     try:
         for i, batch in enumerate(batches):
             pipeline = Correlator(store.config.correlator, store)
-            # Concurrently: the intake writes several requests as one record, the writer
-            # commits several records at once and merges their extracted keys.
+            # Concurrently: the intake writes several requests as one record, and the writer
+            # commits several records at once.
             await asyncio.gather(*(pipeline.consume(decode_body(body, "default").batch) for body in batch))
             if restart_after == i:
                 await store.__aexit__(None, None, None)
@@ -185,53 +184,6 @@ def test_any_arrival_order_and_batching_gives_the_journeys_of_all_data_at_once(
     assert ids == want_ids
     assert spans == want_spans
     assert records == want_records
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(scenario=scenarios(), seed=st.integers(0, 2**32), data=st.data())
-def test_keys_extracted_record_by_record_merge_into_those_of_all_spans_at_once(
-    scenario: tuple[list[Leg], list[set[str]]], seed: int, data: st.DataObject
-) -> None:
-    """The intake extracts each WAL record's keys; a commit of several records merges them
-    (``extracted=True``), which must equal extracting from all their spans at once."""
-    legs, _ = scenario
-    rng = random.Random(seed)
-    spans = []
-    for leg in legs:  # several spans an interaction, each with its own end, outcome and target
-        for i in range(data.draw(st.integers(1, 4))):
-            attributes = dict(leg.attributes)
-            signal = data.draw(st.sampled_from(OUTCOME_SIGNALS))
-            if signal:
-                attributes[signal[0]] = signal[1]
-            if data.draw(st.booleans()):
-                attributes["cx.transfer.target"] = data.draw(st.sampled_from(["+18005550100", "+18005550199"]))
-            end = leg.start + data.draw(st.sampled_from([60, 120, 180])) * S
-            span = Leg(leg.platform, leg.interaction_id, leg.start, end, attributes)
-            batch = protect_phone_numbers(decode_body(span_request(span, i, rng), "default").batch, KEY, keep_raw=False)
-            spans.append(to_arrow(batch))  # as the receiver process's intake has it
-    rng.shuffle(spans)
-    cuts = sorted(set(data.draw(st.lists(st.integers(1, max(1, len(spans) - 1)), max_size=5))))
-    parts = [pa.concat_tables(spans[a:b]) for a, b in zip([0, *cuts], [*cuts, len(spans)], strict=True) if spans[a:b]]
-    config = CorrelatorConfig(phone_hash_key=KEY)
-    incoming = pa.concat_tables(spans)
-    results = []
-    for merge in (False, True):
-        with duckdb.connect() as con:
-            schema.migrate(con)
-            extracted = [extract_keys(con, part, config) for part in parts] if merge else []
-            con.execute("BEGIN")
-            con.register("incoming", incoming)
-            if merge:
-                con.register("incoming_facts", pa.concat_tables([facts for facts, _ in extracted]))
-                con.register("incoming_tokens", pa.concat_tables([tokens for _, tokens in extracted]))
-            assignment = correlate(con, config, extracted=merge)
-            tables = [con.sql(f"SELECT * FROM {t}").to_arrow_table() for t in ("batch_facts", "batch_tokens")]
-            results.append((assignment, tables))
-    (want_assignment, want_tables), (got_assignment, got_tables) = results
-    assert got_assignment == want_assignment
-    for want, got in zip(want_tables, got_tables, strict=True):
-        assert got.schema == want.schema
-        assert sorted(map(repr, got.to_pylist())) == sorted(map(repr, want.to_pylist()))
 
 
 def test_journey_id_rule_prefers_tokens_then_the_earliest_interaction() -> None:
