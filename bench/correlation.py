@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -134,6 +135,7 @@ def main() -> None:
         background.wait()
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=300)
+        shutil.rmtree(data_dir, ignore_errors=True)  # millions of spans: ~0.7 GB a run
     report = {
         "date": time.strftime("%Y-%m-%d"),
         "background_spans_per_second": args.background_rate or "max",

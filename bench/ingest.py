@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -204,6 +205,7 @@ def main() -> None:
     with duckdb.connect(str(db_file), read_only=True) as con:
         stored = con.execute("SELECT count(*) FROM spans").fetchone()[0]
     size = db_file.stat().st_size
+    shutil.rmtree(data_dir, ignore_errors=True)
     report = {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
