@@ -147,10 +147,6 @@ class ReceiverProcess:
         """Set when the receiver process died and could not be restarted: the server should stop."""
         store.on_applied = lambda rows: self._send(("applied", rows))
 
-    @property
-    def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
-
     async def start(self) -> None:
         """Start the receiver process; return once it listens, or raise why it cannot."""
         self._loop = asyncio.get_running_loop()
@@ -244,7 +240,7 @@ class ReceiverProcess:
             return
         self._spawn()
         task = asyncio.ensure_future(self._wait_started())
-        task.add_done_callback(lambda t: t.exception() and self.lost.set())
+        task.add_done_callback(lambda t: not t.cancelled() and t.exception() and self.lost.set())
 
     async def stop(self) -> None:
         """Stop receiving; return once every record the receiver process wrote is handed over."""
