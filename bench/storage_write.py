@@ -23,7 +23,6 @@ from cxdata import build_request, fresh_copy  # noqa: E402
 
 from journeytrace.spans import decode_body  # noqa: E402
 from journeytrace.storage import schema  # noqa: E402
-from journeytrace.correlator import CorrelatorConfig  # noqa: E402
 from journeytrace.storage.intake import to_arrow  # noqa: E402
 from journeytrace.storage.store import _INSERT_SPANS  # noqa: E402
 

@@ -20,7 +20,7 @@ import uvicorn
 import yaml
 
 from journeytrace.config import Config, ConfigError
-from journeytrace.correlator import Correlator, CorrelatorConfig
+from journeytrace.correlator import CorrelatorConfig
 from journeytrace.correlator.analysis.insights import InsightConfig
 from journeytrace.correlator.analysis.llm import LlmConfig
 from journeytrace.correlator.config import load_rules

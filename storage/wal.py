@@ -57,7 +57,8 @@ def _segment_number(path: Path) -> int:
 
 
 class WriteAheadLog:
-    """Append-only segments; one writer (a thread, or the receiver process) appends; the applier reads and truncates."""
+    """Append-only segments. One writer appends (a thread of the store, or the receiver
+    process); the applier reads records and truncates."""
 
     def __init__(self, directory: Path, segment_bytes: int = 64 * 1024 * 1024) -> None:
         self.directory = directory
@@ -77,15 +78,11 @@ class WriteAheadLog:
                 continue
             data = path.read_bytes()
             offset = 0
-            while offset + _HEADER.size <= len(data):
-                length, crc = _HEADER.unpack_from(data, offset)
-                start, end = offset + _HEADER.size, offset + _HEADER.size + length
-                if end > len(data) or zlib.crc32(data[start:end]) != crc:
-                    break  # torn tail: this record was never acknowledged
-                offset = end
+            while (payload := _payload_at(data, offset)) is not None:  # None: end, or a torn tail
+                offset += _HEADER.size + len(payload)
                 position = Position(segment, offset)
                 if position > after:
-                    yield position, ipc.open_stream(pa.py_buffer(data[start:end])).read_all()
+                    yield position, _table(payload)
 
     def open(self, applied: Position) -> None:
         """Start a fresh segment numbered after any existing one and after ``applied``.
@@ -129,11 +126,10 @@ class WriteAheadLog:
         with open(self.directory / f"{end.segment:08d}.wal", "rb") as f:
             f.seek(start.offset)
             data = f.read(end.offset - start.offset)
-        length, crc = _HEADER.unpack_from(data, 0)
-        payload = data[_HEADER.size :]
-        if len(payload) != length or zlib.crc32(payload) != crc:
+        payload = _payload_at(data, 0)
+        if payload is None or _HEADER.size + len(payload) != len(data):
             raise ValueError(f"no intact write-ahead log record between {start} and {end}")
-        return ipc.open_stream(pa.py_buffer(payload)).read_all()
+        return _table(payload)
 
     def truncate(self, applied: Position) -> None:
         """Delete every segment whose records are all applied (never the one being written)."""
@@ -152,6 +148,20 @@ class WriteAheadLog:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _payload_at(data: bytes, offset: int) -> bytes | None:
+    """The payload of the record at ``offset``; None past the last record, or if it is torn
+    (a crash mid-write: that record was never acknowledged)."""
+    if offset + _HEADER.size > len(data):
+        return None
+    length, crc = _HEADER.unpack_from(data, offset)
+    payload = data[offset + _HEADER.size : offset + _HEADER.size + length]
+    return payload if len(payload) == length and zlib.crc32(payload) == crc else None
+
+
+def _table(payload: bytes) -> pa.Table:
+    return ipc.open_stream(pa.py_buffer(payload)).read_all()
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -335,7 +335,6 @@ def test_a_small_batch_looks_stored_rows_up_by_their_hashes(tmp_path: Path) -> N
             {"cx.peer.platform.name": "twilio", "cx.peer.interaction.id": "probe-twilio", "sip.call_id": CALL_77}),
         Leg("amazon_connect", "probe-connect", start + 60 * S, start + 90 * S, {"sip.call_id": CALL_77}),
     ]  # fmt: skip
-    store = SpanStore(store_config(path))
     incoming = pa.concat_tables([to_arrow(decode_body(span_request(leg, 0, rng), "default").batch) for leg in legs])
     with duckdb.connect(str(path)) as con:
         cursor = ProfiledCursor(con.cursor(), tmp_path / "profile.json")

@@ -173,14 +173,21 @@ def test_a_killed_receiver_process_is_replaced_and_what_it_acknowledged_is_kept(
     senders = [Sender(kind, server, trace_ids[i], i) for i, kind in enumerate(THREADS)]
     for sender in senders:
         sender.start()
-    acked = lambda: sum(len(s.acked) for s in senders)  # noqa: E731
+
+    def acked() -> int:
+        return sum(len(s.acked) for s in senders)
+
     _wait(lambda: acked() >= 3000, 90, "3000 acknowledged spans")
     os.kill(first, signal.SIGKILL)
     with httpx.Client(base_url=server.query_url, timeout=30) as client:
         # Queries are the server process's: they are answered while no receiver runs.
         assert client.get("/api/services").status_code == 200
-        second = wait_until(lambda: server.receiver_pid() not in (None, first) and server.receiver_pid(),
-                            timeout=30, what="a new receiver process")  # fmt: skip
+
+        def replacement() -> int | None:
+            pid = server.receiver_pid()
+            return None if pid in (None, first) else pid
+
+        second = wait_until(replacement, timeout=30, what="a new receiver process")
         wait_until(lambda: client.get("/readyz").status_code == 200, timeout=30, what="ready again")
         resumed = acked()
         _wait(lambda: acked() >= resumed + 2000, 90, "2000 spans acknowledged by the new receiver process")
