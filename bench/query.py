@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import signal
@@ -134,6 +135,8 @@ def main() -> None:
     # would otherwise make every run's file bigger than the last one's.
     run = Path(tempfile.mkdtemp(prefix="jt-bench-query-"))
     shutil.copy(db, run / db.name)
+    with open(run / db.name, "rb+") as copy:  # its writeback would otherwise land mid-measurement
+        os.fsync(copy.fileno())
     extra = ("--phone-hash-key", KEY, "--analysis", "true" if args.analysis else "false", "--memory-limit", args.memory_limit)
     _, ports, server = start_server("", data_dir=run, extra=extra)
     background = None
