@@ -53,8 +53,8 @@ def _span_rows(
     cursor: duckdb.DuckDBPyConnection, columns: str, journeys_sql: str, params: list[Any]
 ) -> list[tuple[Any, ...]]:
     """The rows (``columns`` then ``journey_id``) of the spans ``journeys_sql`` selects, one per
-    span (the latest received of a span stored twice: a record replayed after a crash between
-    its parts), ordered by journey, start and span ID.
+    span (of a span stored twice, by an exporter's retry or a record replayed after a crash
+    between its parts, the latest received), ordered by journey, start and span ID.
 
     Both steps happen here rather than in SQL: DuckDB's window (``QUALIFY row_number()``) scans
     the table a second time to fetch the rows it keeps, and its ORDER BY sorts the wide rows;
