@@ -140,7 +140,7 @@ def main() -> None:
     # would otherwise make every run's file bigger than the last one's.
     run = Path(tempfile.mkdtemp(prefix="jt-bench-query-"))
     shutil.copy(db, run / db.name)
-    with open(run / db.name, "rb+") as copy:  # its writeback would otherwise land mid-measurement
+    with open(run / db.name, "rb") as copy:  # its writeback would otherwise land mid-measurement
         os.fsync(copy.fileno())
     extra = ("--phone-hash-key", KEY, "--analysis", "true" if args.analysis else "false", "--memory-limit", args.memory_limit)
     _, ports, server = start_server("", data_dir=run, extra=extra)
