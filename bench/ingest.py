@@ -152,7 +152,7 @@ def start_server(
     return data_dir, ports, server
 
 
-def _rss_kib(pid: int) -> int:
+def rss_kib(pid: int) -> int:
     """Resident memory of ``pid`` and its children (the receiver process), in KiB."""
     total = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -193,7 +193,7 @@ def main() -> None:
     peak_rss = 0
     sender = subprocess.Popen(client_cmd)
     while sender.poll() is None:
-        peak_rss = max(peak_rss, _rss_kib(server.pid))
+        peak_rss = max(peak_rss, rss_kib(server.pid))
         time.sleep(0.2)
     if sender.returncode:
         server.kill()

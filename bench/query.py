@@ -5,7 +5,12 @@ Builds (once, cached under ``bench/.data/``) a DuckDB file of ``--spans`` realis
 path, then starts ``journeytrace serve`` on a copy of it (the cached file never changes), keeps a
 background client ingesting live journeys over gRPC at ``--ingest-rate`` spans/s (each starting
 as it is sent: ``bench/ingest.py --live``), and times each query over HTTP as Jaeger UI and
-Grafana send them.
+Grafana send them. It reports the peak resident memory of the server's two processes, too.
+
+The server's buffer pool is ``--memory-limit`` 2GB, not the server's default 384MB: the 10 M-span
+file is 1.3 GB, and a pool smaller than the file makes DuckDB evict and re-read blocks for nearly
+every commit and read, which under 50 k spans/s costs the two cores a fifth of their time
+(BENCHMARKS.md, sixteenth session; the server says so when it opens such a file).
 
     python bench/query.py                        # 10,000,000 spans (500,000 journeys)
     python bench/query.py --spans 1000000 --samples 100
@@ -24,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -34,7 +40,7 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cxdata import SPANS_PER_JOURNEY, build_request, fresh_copy  # noqa: E402
-from ingest import start_server  # noqa: E402
+from ingest import rss_kib, start_server  # noqa: E402
 
 from journeytrace.correlator import CorrelatorConfig  # noqa: E402
 from journeytrace.correlator.pii import protect_phone_numbers  # noqa: E402
@@ -109,6 +115,25 @@ def timed(client: httpx.Client, requests: list[tuple[str, dict]], expect: int = 
     }
 
 
+class _PeakRss:
+    """The most resident memory the server and its children (the receiver process) held, sampled
+    twice a second on a thread of its own until ``stop()``."""
+
+    def __init__(self, pid: int) -> None:
+        self.kib = 0
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(pid,), daemon=True)
+        self._thread.start()
+
+    def _sample(self, pid: int) -> None:
+        while not self._stopped.wait(0.5):
+            self.kib = max(self.kib, rss_kib(pid))
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=10_000_000)
@@ -125,7 +150,10 @@ def main() -> None:
         help="run the analysis worker: the loaded file's journeys were never analysed, so it works "
              "through all of them during the run (off by default: it would measure that backlog)",
     )  # fmt: skip
-    parser.add_argument("--memory-limit", default="384MB", help="the server's DuckDB buffer pool (its memory-limit setting)")
+    parser.add_argument(
+        "--memory-limit", default="2GB",
+        help="the server's DuckDB buffer pool (its memory-limit setting; above the file's size, see the docstring)",
+    )
     args = parser.parse_args()
 
     data = args.data or Path(__file__).parent / ".data" / f"query-{args.spans}"
@@ -144,6 +172,7 @@ def main() -> None:
         os.fsync(copy.fileno())
     extra = ("--phone-hash-key", KEY, "--analysis", "true" if args.analysis else "false", "--memory-limit", args.memory_limit)
     _, ports, server = start_server("", data_dir=run, extra=extra)
+    peak_rss = _PeakRss(server.pid)
     background = None
     try:
         if args.ingest_rate:
@@ -184,13 +213,15 @@ def main() -> None:
             if (sent := run / "background.json").exists():  # what the background load really did
                 counts = json.loads(sent.read_text())
                 achieved = round(counts["acked"] / counts["seconds"])
+        peak_rss.stop()
         server.send_signal(signal.SIGTERM)
         server.wait(120)
         shutil.rmtree(run, ignore_errors=True)
     print(json.dumps({
         "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, 2 cores, Python {platform.python_version()}",
         "spans_stored": stored, "background_ingest_spans_per_second": args.ingest_rate,
-        "background_achieved_spans_per_second": achieved, "analysis": args.analysis, "memory_limit": args.memory_limit, "queries": results,
+        "background_achieved_spans_per_second": achieved, "analysis": args.analysis, "memory_limit": args.memory_limit,
+        "peak_server_rss_mib": peak_rss.kib // 1024, "queries": results,
     }, indent=2))  # fmt: skip
 
 

@@ -32,6 +32,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeytrace.config import memory_bytes
 from journeytrace.correlator.config import CorrelatorConfig
 from journeytrace.correlator.state import correlate
 from journeytrace.errors import Overloaded, StorageUnavailable
@@ -124,6 +125,22 @@ _SMALLEST_PART = 500
 """Spans below which a commit that ran out of memory is retried as it is rather than halved."""
 
 
+def _advise_on_pool(path: Path, memory_limit: str) -> None:
+    """Say so when the file has outgrown the buffer pool. DuckDB then evicts blocks for nearly
+    every commit and read, re-reads them from the file, and after each eviction hands its freed
+    memory back to the kernel: under 50 k spans/s on a 10 M-span (1.3 GB) file, with 384MB that
+    was ~2,500 ``madvise`` and ~2,300 block reads a second, a third of the writer's and the
+    readers' time in the kernel, and reads by ID twice as slow at p99 as with 2GB
+    (BENCHMARKS.md, sixteenth session)."""
+    size = path.stat().st_size if path.exists() else 0
+    if size > memory_bytes(memory_limit):
+        log.warning(
+            "%s is %d MB, more than memory-limit (%s): reads and correlation will keep evicting "
+            "and re-reading it; a memory-limit above the file's size keeps them fast (docs/performance.md)",
+            path, size // 10**6, memory_limit,
+        )
+
+
 def smoothed_load(load: float, began: float, ended: float, previous_end: float) -> float:
     """The writer's load after a commit that ran from ``began`` to ``ended``, the one before it
     having ended at ``previous_end``: the share of the time since then spent committing, averaged
@@ -194,6 +211,7 @@ class SpanStore:
             },
         )
         defer_vacuum(db)
+        _advise_on_pool(self.config.path, self.config.memory_limit)
         found = schema.migrate(db)
         if found and found < schema.SCHEMA_VERSION:
             log.info("migrated %s from schema version %d to %d", self.config.path, found, schema.SCHEMA_VERSION)

@@ -114,6 +114,15 @@ def test_every_validation_problem_is_listed_at_once():
         assert expected in message, f"{expected!r} missing from:\n{message}"
 
 
+@pytest.mark.parametrize(("size", "expected"), [
+    ("384MB", 384 * 10**6), ("4GB", 4 * 10**9), ("2gb", 2 * 10**9), ("1.5 GiB", 3 * 2**29), ("512KiB", 2**19),
+])  # fmt: skip
+def test_memory_sizes_count_bytes_as_duckdb_does(size, expected):
+    """MB is 10^6 bytes and MiB 2^20, as in DuckDB's memory_limit (the pool advice compares them
+    with the file's size)."""
+    assert config.memory_bytes(size) == expected
+
+
 def test_type_errors_name_the_source():
     with pytest.raises(config.ConfigError, match="JOURNEYTRACE_QUERY_PORT"):
         config.load(flags={}, environ={"JOURNEYTRACE_QUERY_PORT": "sixteen"})

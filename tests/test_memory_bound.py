@@ -19,6 +19,7 @@ import threading
 import time
 from collections import Counter
 
+import duckdb
 import grpc
 import httpx
 import pytest
@@ -125,3 +126,23 @@ def _accepted(channel: grpc.Channel, request: ExportTraceServiceRequest) -> bool
             return False
         raise
     return True
+
+
+def test_a_file_bigger_than_the_pool_is_reported_at_start(server_factory):
+    """A file that has outgrown ``memory-limit`` makes commits and reads evict and re-read
+    blocks (BENCHMARKS.md, sixteenth session): the server says so when it opens the file, and
+    serves as usual; with a pool bigger than the file it says nothing."""
+    server = server_factory("--memory-limit", "64MB")
+    assert server.stop() == 0
+    db = server.data_dir / "journeytrace.duckdb"
+    with duckdb.connect(str(db)) as con:  # ~110 MB of incompressible rows beside the schema
+        con.execute("CREATE TABLE ballast AS SELECT sha256(i::VARCHAR) || sha256((-i)::VARCHAR) AS s FROM range(1600000) r(i)")
+    size_mb = db.stat().st_size // 10**6
+    assert size_mb > 64
+    server.start()
+    assert f"is {size_mb} MB, more than memory-limit (64MB)" in server.log_path.read_text(), server.log_tail()
+    with httpx.Client(base_url=server.query_url, timeout=30) as client:
+        assert client.get("/api/journeys", params={"limit": 5}).status_code == 200
+    server.args = ["--memory-limit", "1GB"]
+    server.restart()
+    assert "more than memory-limit" not in server.log_path.read_text(), server.log_tail()
