@@ -151,8 +151,13 @@ def smoothed_load(load: float, began: float, ended: float, previous_end: float) 
 
 
 def _meta(db: duckdb.DuckDBPyConnection, key: str) -> str | None:
-    row = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-    return None if row is None else str(row[0])
+    """A value of the meta table, read to the end: ``fetchone`` would leave the query open, and
+    with it a transaction on ``db`` for as long as the store runs. DuckDB skips its automatic
+    checkpoints while another transaction is open, so a server restarted on a file with a WAL
+    position never checkpointed again: its DuckDB WAL and memory grew with everything ingested
+    (2.8 GB of WAL within a minute of 50 k spans/s; BENCHMARKS.md, sixteenth session)."""
+    rows = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+    return str(rows[0][0]) if rows else None
 
 
 class SpanStore:

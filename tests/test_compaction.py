@@ -41,13 +41,14 @@ def _stored(db: duckdb.DuckDBPyConnection) -> int:
     return count
 
 
-async def _write(store: SpanStore) -> None:
-    """COMMITS separate commits: each batch is written once the one before it is readable."""
-    for n in range(1, COMMITS + 1):
+async def _write(store: SpanStore, commits: int = COMMITS) -> None:
+    """``commits`` separate commits: each batch is written once the one before it is readable."""
+    already = await store.read(_stored)
+    for n in range(1, commits + 1):
         body = simple_request(new_trace_id(), SPANS_PER_COMMIT).SerializeToString()
         await store.consume(decode_body(body, "default").batch)
         for _ in range(200):
-            if await store.read(_stored) == n * SPANS_PER_COMMIT:
+            if await store.read(_stored) == already + n * SPANS_PER_COMMIT:
                 break
             await asyncio.sleep(0.02)
 
@@ -119,3 +120,25 @@ def test_the_store_opens_duckdb_with_its_settings(tmp_path: Path) -> None:
     assert threads == "1"
     assert threshold == "250.0 KiB"  # 256 KB, as DuckDB prints it
     assert memory == "366.2 MiB"  # StoreConfig's default 384 MB
+
+
+def test_a_reopened_store_keeps_checkpointing(tmp_path: Path) -> None:
+    """DuckDB skips its automatic checkpoints while another transaction is open. Opening a file
+    whose meta table already held a WAL position once left the read of it open on the store's
+    main connection, for good: a restarted server never checkpointed again, and its DuckDB WAL
+    and memory grew with everything it ingested (BENCHMARKS.md, sixteenth session)."""
+    path = tmp_path / "journeytrace.duckdb"
+    duckdb_wal = tmp_path / "journeytrace.duckdb.wal"
+
+    async def run() -> tuple[int, int]:
+        async with SpanStore(_config(path, compact_after_idle=3600)) as store:
+            await _write(store, 4)
+            first = duckdb_wal.stat().st_size if duckdb_wal.exists() else 0
+        async with SpanStore(_config(path, compact_after_idle=3600)) as store:  # meta now holds wal_applied
+            await _write(store, 4)
+            return first, duckdb_wal.stat().st_size if duckdb_wal.exists() else 0
+
+    first, reopened = asyncio.run(run())
+    # 2,000 spans make ~1 MB of DuckDB WAL, four times the threshold: each commit checkpoints.
+    assert first < 1_500_000, first
+    assert reopened < 1_500_000, f"the reopened store let DuckDB's WAL grow to {reopened:,} bytes"
