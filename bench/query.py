@@ -9,8 +9,9 @@ Grafana send them. It reports the peak resident memory of the server's two proce
 
 The server's buffer pool is ``--memory-limit`` 2GB, not the server's default 384MB: the 10 M-span
 file is 1.3 GB, and a pool smaller than the file makes DuckDB evict and re-read blocks for nearly
-every commit and read, which under 50 k spans/s costs the two cores a fifth of their time
-(BENCHMARKS.md, sixteenth session; the server says so when it opens such a file).
+every commit and read (under 50 k spans/s, ~4,900 ``madvise`` and ~1,100 block reads a second
+against ~630 and none; BENCHMARKS.md, sixteenth session; the server warns when it opens such a
+file).
 
     python bench/query.py                        # 10,000,000 spans (500,000 journeys)
     python bench/query.py --spans 1000000 --samples 100

@@ -127,11 +127,10 @@ _SMALLEST_PART = 500
 
 def _advise_on_pool(path: Path, memory_limit: str) -> None:
     """Say so when the file has outgrown the buffer pool. DuckDB then evicts blocks for nearly
-    every commit and read, re-reads them from the file, and after each eviction hands its freed
-    memory back to the kernel: under 50 k spans/s on a 10 M-span (1.3 GB) file, with 384MB that
-    was ~2,500 ``madvise`` and ~2,300 block reads a second, a third of the writer's and the
-    readers' time in the kernel, and reads by ID twice as slow at p99 as with 2GB
-    (BENCHMARKS.md, sixteenth session)."""
+    every commit and read, reads them back from the file, and after each eviction hands its
+    freed memory back to the kernel: under 50 k spans/s on a 10 M-span (1.3 GB) file, ~4,900
+    ``madvise`` and ~1,100 block reads a second with 384MB, against ~630 and none with 2GB,
+    and reads by ID p99 38-115 ms against 33-73 ms (BENCHMARKS.md, sixteenth session)."""
     size = path.stat().st_size if path.exists() else 0
     if size > memory_bytes(memory_limit):
         log.warning(
