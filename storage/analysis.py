@@ -146,8 +146,10 @@ class AnalysisWorker:
     def _start_watermark(self) -> tuple[int, str]:
         """Where to resume: journeys are analysed in (updated, key) order, so everything before
         the newest analysed update is done; those stamped at that time are analysed again."""
-        row = self._cursor.execute("SELECT max(updated_unix_nano) FROM journey_analysis").fetchone()
-        return (int(row[0]) if row and row[0] is not None else 0), ""
+        # Read to the end: a fetchone would leave the query's transaction open on this cursor
+        # until its next statement, and DuckDB skips automatic checkpoints meanwhile (store._meta).
+        ((newest,),) = self._cursor.execute("SELECT max(updated_unix_nano) FROM journey_analysis").fetchall()
+        return (int(newest) if newest is not None else 0), ""
 
     def _loop(self) -> None:
         while not self._stopping:

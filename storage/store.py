@@ -130,7 +130,7 @@ def _advise_on_pool(path: Path, memory_limit: str) -> None:
     every commit and read, reads them back from the file, and after each eviction hands its
     freed memory back to the kernel: under 50 k spans/s on a 10 M-span (1.3 GB) file, ~4,900
     ``madvise`` and ~1,100 block reads a second with 384MB, against ~630 and none with 2GB,
-    and reads by ID p99 38-115 ms against 33-73 ms (BENCHMARKS.md, sixteenth session)."""
+    and reads by ID p99 38-115 ms against 27-73 ms (BENCHMARKS.md, sixteenth session)."""
     size = path.stat().st_size if path.exists() else 0
     if size > memory_bytes(memory_limit):
         log.warning(
