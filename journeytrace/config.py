@@ -27,10 +27,10 @@ _MEMORY_UNITS = {"kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**
 
 def memory_bytes(size: str) -> int:
     """Bytes in a size such as ``384MB`` or ``4GiB``, as DuckDB reads it (MB = 10^6, MiB = 2^20)."""
-    match = _MEMORY_SIZE.fullmatch(size.strip())
+    match = _MEMORY_SIZE.fullmatch(size)
     if match is None:
         raise ValueError(f"{size!r} is not a size such as 384MB or 4GB")
-    return int(float(size.strip()[: match.start(2)]) * _MEMORY_UNITS[match.group(2).lower()])
+    return int(float(size[: match.start(2)]) * _MEMORY_UNITS[match.group(2).lower()])
 
 
 def _setting(default: Any, help: str) -> Any:

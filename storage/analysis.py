@@ -147,7 +147,8 @@ class AnalysisWorker:
         """Where to resume: journeys are analysed in (updated, key) order, so everything before
         the newest analysed update is done; those stamped at that time are analysed again."""
         # Read to the end: a fetchone would leave the query's transaction open on this cursor
-        # until its next statement, and DuckDB skips automatic checkpoints meanwhile (store._meta).
+        # until its next statement, and DuckDB skips automatic checkpoints meanwhile
+        # (SpanStore._open).
         ((newest,),) = self._cursor.execute("SELECT max(updated_unix_nano) FROM journey_analysis").fetchall()
         return (int(newest) if newest is not None else 0), ""
 

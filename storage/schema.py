@@ -428,8 +428,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
-    """The file's schema version (0: empty). Results are read to the end (``fetchall``): a
-    ``fetchone`` leaves a query open, and with it its transaction (``store._meta``)."""
+    """The file's schema version (0: empty)."""
     ((tables,),) = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
     ).fetchall()

@@ -149,13 +149,8 @@ def smoothed_load(load: float, began: float, ended: float, previous_end: float) 
     return (load + min(share, 1.0)) / 2
 
 
-def _meta(db: duckdb.DuckDBPyConnection, key: str) -> str | None:
-    """A value of the meta table, read to the end: ``fetchone`` would leave the query open, and
-    with it a transaction on ``db`` for as long as the store runs. DuckDB skips its automatic
-    checkpoints while another transaction is open, so a server restarted on a file with a WAL
-    position never checkpointed again: its DuckDB WAL and memory grew with everything ingested
-    (2.8 GB of WAL within a minute of 50 k spans/s; BENCHMARKS.md, sixteenth session)."""
-    rows = db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+def _meta(cursor: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    rows = cursor.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
     return str(rows[0][0]) if rows else None
 
 
@@ -216,10 +211,17 @@ class SpanStore:
         )
         defer_vacuum(db)
         _advise_on_pool(self.config.path, self.config.memory_limit)
-        found = schema.migrate(db)
-        if found and found < schema.SCHEMA_VERSION:
-            log.info("migrated %s from schema version %d to %d", self.config.path, found, schema.SCHEMA_VERSION)
-        self.replayed_to = self._replay(db)
+        # Setting up on a cursor closed when done: a query left open on a long-lived connection
+        # (a fetchone that did not read its result to the end) keeps its transaction open, and
+        # DuckDB skips automatic checkpoints while another transaction is open. A server
+        # restarted on its files once never checkpointed again so, its DuckDB WAL and memory
+        # growing with everything it ingested (2.8 GB of WAL within a minute of 50 k spans/s;
+        # BENCHMARKS.md, sixteenth session).
+        with db.cursor() as setup:
+            found = schema.migrate(setup)
+            if found and found < schema.SCHEMA_VERSION:
+                log.info("migrated %s from schema version %d to %d", self.config.path, found, schema.SCHEMA_VERSION)
+            self.replayed_to = self._replay(setup)
         self._db = db
         if self.config.analysis is not None:
             self.analysis = AnalysisWorker(
@@ -233,16 +235,16 @@ class SpanStore:
         if self._intake is not None:
             self._intake.start(self.replayed_to)
 
-    def _replay(self, db: duckdb.DuckDBPyConnection) -> Position:
+    def _replay(self, cursor: duckdb.DuckDBPyConnection) -> Position:
         """Apply WAL records that were acknowledged but not yet in DuckDB when the process died.
 
         Returns the applied position, which new WAL segments must come after.
         """
-        applied = _meta(db, "wal_applied")
+        applied = _meta(cursor, "wal_applied")
         after = Position.parse(applied) if applied else START
         replayed = 0
         for position, table in self._wal.replay(after):
-            self._commit_in_parts(db, [(table, position)])
+            self._commit_in_parts(cursor, [(table, position)])
             replayed += table.num_rows
             after = position
         if replayed:
