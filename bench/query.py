@@ -89,16 +89,8 @@ def _shifted(table: pa.Table, offset: int) -> pa.Table:
     return table
 
 
-def _read_only(path: Path) -> duckdb.DuckDBPyConnection:
-    """The cached file, read here; without DuckDB's progress bar, which a read of the cold
-    1.3 GB file drew into the JSON this prints on stdout."""
-    con = duckdb.connect(str(path), read_only=True)
-    con.execute("SET enable_progress_bar = false")
-    return con
-
-
 def sample_ids(path: Path, count: int) -> list[str]:
-    with _read_only(path) as con:
+    with duckdb.connect(str(path), read_only=True) as con:
         rows = con.execute("SELECT journey_id FROM journeys ORDER BY hash(journey_id) LIMIT ?", [count]).fetchall()
         return [r[0] for r in rows]
 
@@ -169,7 +161,7 @@ def main() -> None:
     db = data / "journeytrace.duckdb"
     if not db.exists():
         build(db, args.spans)
-    with _read_only(db) as con:
+    with duckdb.connect(str(db), read_only=True) as con:
         stored = con.execute("SELECT count(*) FROM spans").fetchone()[0]
     ids = sample_ids(db, args.samples)
 
