@@ -139,7 +139,7 @@ def _freeze_startup_objects() -> int:
     """Move every object start-up made (modules, the apps, the store) out of the garbage
     collector's reach, and return how many there are.
 
-    They live as long as the process, yet each full (generation 2) collection walked all ~90 k
+    They live as long as the process, yet each full (generation 2) collection walked all ~86 k
     of them, holding the GIL, so every thread stopped: under 50 k spans/s one ran every ~3 s for
     ~45 ms (up to 70), and each read it overlapped took over 40 ms. Frozen, a full collection
     walks only what came later: 3–5 ms p50 (BENCHMARKS.md, Query latency, seventeenth session)."""

@@ -30,5 +30,5 @@ def test_a_started_server_has_frozen_what_start_up_made(server_factory):
     server = server_factory()
     ready = _READY.search(server.log_text())
     assert ready, server.log_tail()
-    # Its modules, apps and store: ~90 k objects on the machine of BENCHMARKS.md.
+    # Its modules, apps and store: ~86 k objects on the machine of BENCHMARKS.md.
     assert int(ready.group(1)) > 20_000, ready.group(0)
