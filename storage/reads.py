@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import orjson
@@ -277,15 +277,47 @@ def _merged_into(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str
     return journey_id
 
 
-def _journey_rows(cursor: duckdb.DuckDBPyConnection, tenant: str, journey_ids: list[str]) -> dict[str, tuple[Any, ...]]:
-    """The ``journeys`` rows (``_JOURNEY_COLUMNS``, ``first_received_unix_nano``, ``assembly``) of the IDs
-    that name a journey now, by ID; the integer ``journey_key`` is compared first."""
+class _JourneyRow(NamedTuple):
+    """A ``journeys`` row as a read uses it, with the analysis worker's conclusions joined on."""
+
+    record: tuple[Any, ...]  # _JOURNEY_COLUMNS, as _record takes them
+    first_received_unix_nano: int | None
+    assembly: str  # the interactions and links (schema v12)
+    summary: str | None  # NULL, like what follows, until the journey is analysed
+    analysed_update_unix_nano: int | None  # the journey's updated_unix_nano that the analysis saw
+    analysed_unix_nano: int | None
+    insights: list[dict[str, Any]] | None  # _INSIGHT_COLUMNS, most severe first
+
+
+def _journey_rows(
+    cursor: duckdb.DuckDBPyConnection, tenant: str, journey_ids: list[str], *, with_analysis: bool
+) -> dict[str, _JourneyRow]:
+    """The rows of the IDs that name a journey now, by ID. ``with_analysis`` joins the journey's
+    summary and insights on in the same statement: a read by ID under heavy ingest waited most
+    often inside the two small lookups they took of their own (BENCHMARKS.md, seventeenth
+    session), and each statement is one more wait for the writer to let go."""
     source, params = _of_journeys("journeys", tenant, journey_ids)
+    if not with_analysis:
+        sql = f"SELECT {_JOURNEY_COLUMNS}, first_received_unix_nano, assembly, NULL, NULL, NULL, NULL FROM {source}"
+    else:
+        analysis, analysis_params = _of_journeys("journey_analysis", tenant, journey_ids)
+        insights, insight_params = _of_journeys("journey_insights", tenant, journey_ids)
+        fields = ", ".join(f"{c} := {c}" for c in _INSIGHT_COLUMNS)
+        sql = f"""
+            SELECT {', '.join(f'j.{c.strip()}' for c in _JOURNEY_COLUMNS.split(','))}, j.first_received_unix_nano,
+                   j.assembly, a.summary, a.updated_unix_nano, a.analysed_unix_nano, i.insights
+            FROM (SELECT * FROM {source}) AS j
+            LEFT JOIN (SELECT journey_id, summary, updated_unix_nano, analysed_unix_nano FROM {analysis}) AS a
+                ON a.journey_id = j.journey_id
+            LEFT JOIN (
+                SELECT journey_id, list(struct_pack({fields}) ORDER BY {_SEVERITY_RANK} DESC, rule, span_id) AS insights
+                FROM {insights} GROUP BY journey_id
+            ) AS i ON i.journey_id = j.journey_id"""
+        params = [*params, *analysis_params, *insight_params]
+    width = len(_JOURNEY_COLUMNS.split(","))
     return {
-        r[0]: r
-        for r in cursor.execute(
-            f"SELECT {_JOURNEY_COLUMNS}, first_received_unix_nano, assembly FROM {source}", params
-        ).fetchall()
+        r[0]: _JourneyRow(r[:width], *r[width:])
+        for r in cursor.execute(sql, params).fetchall()
     }
 
 
@@ -366,15 +398,18 @@ def journeys(
     if view not in VIEWS:
         raise ValueError(f"view {view!r} is not one of {VIEWS}")
     # The common case in one query: IDs that name a journey now; aliases and trace IDs resolve after.
-    found = _journey_rows(cursor, tenant, journey_ids)
+    found = _journey_rows(cursor, tenant, journey_ids, with_analysis=with_analysis)
     resolved = [i if i in found else _merged_into(cursor, tenant, i) for i in journey_ids]
     if missing := sorted({i for i in resolved if i not in found}):
-        found |= _journey_rows(cursor, tenant, missing)
+        found |= _journey_rows(cursor, tenant, missing, with_analysis=with_analysis)
     if not found:
         return [None] * len(journey_ids)
     # Spans are stored in arrival order, and these journeys' arrived between their first arrival
     # and last update: the bounds let zone maps skip the rest.
-    bounds = [min(0 if r[-2] is None else r[-2] for r in found.values()), max(r[4] for r in found.values())]
+    bounds = [
+        min(r.first_received_unix_nano or 0 for r in found.values()),
+        max(r.record[4] for r in found.values()),  # updated_unix_nano
+    ]
     ids = sorted(found)
     spans_of: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
     span_interactions: dict[str, list[str]] = {i: [] for i in ids}
@@ -397,16 +432,18 @@ def journeys(
     interactions_of: dict[str, list[assembly.InteractionRow]] = {}
     links_of: dict[str, list[assembly.Link]] = {}
     for i in ids:
-        document = orjson.loads(found[i][-1])
+        document = orjson.loads(found[i].assembly)
         members = [assembly.InteractionRow(interaction_key(p, n), p, n, *facts) for p, n, *facts in document["members"]]
         interactions_of[i] = members
         links_of[i] = [assembly.Link(members[a].interaction, members[b].interaction, *rest) for a, b, *rest in document["links"]]
     built = {
-        i: _assemble(found[i][:-2], spans_of[i], span_interactions[i], interactions_of[i], links_of[i], quiet_before)
+        i: _assemble(found[i].record, spans_of[i], span_interactions[i], interactions_of[i], links_of[i], quiet_before)
         for i in ids
     }
     if with_analysis:
-        _add_analysis(cursor, tenant, {i: r for i, r in built.items() if r is not None})
+        for i, record in built.items():
+            if record is not None:
+                _add_analysis(record, found[i])
     if view == "timeline":
         for record in built.values():
             if record is not None:
@@ -450,29 +487,19 @@ _INSIGHT_COLUMNS = (
 )  # fmt: skip
 
 
-def _add_analysis(cursor: duckdb.DuckDBPyConnection, tenant: str, built: dict[str, dict[str, Any]]) -> None:
-    """Attach each journey's stored insights and summary; ``analysis.current`` says whether they
+def _add_analysis(record: dict[str, Any], row: _JourneyRow) -> None:
+    """Attach the journey's stored insights and summary; ``analysis.current`` says whether they
     describe the journey's latest data (the worker runs behind the writer)."""
-    if not built:
-        return
-    for record in built.values():
-        record["summary"], record["insights"], record["analysis"] = None, [], {"current": False}
-    source, params = _of_journeys("journey_analysis", tenant, list(built))
-    for journey_id, summary, updated, analysed in cursor.execute(
-        f"SELECT journey_id, summary, updated_unix_nano, analysed_unix_nano FROM {source}", params
-    ).fetchall():
-        record = built[journey_id]
-        record["summary"] = json.loads(summary) if summary else None
-        record["analysis"] = {"current": updated >= record["updated_unix_nano"], "analysed_unix_nano": analysed}
-    source, params = _of_journeys("journey_insights", tenant, list(built))
-    for row in cursor.execute(
-        f"""SELECT journey_id, {', '.join(_INSIGHT_COLUMNS)} FROM {source}
-            ORDER BY journey_id, {_SEVERITY_RANK} DESC, rule, span_id""",
-        params,
-    ).fetchall():
-        built[row[0]]["insights"].append(dict(zip(_INSIGHT_COLUMNS, row[1:], strict=True)))
-    for record in built.values():
-        _insights_as_events(record)
+    record["summary"] = json.loads(row.summary) if row.summary else None
+    record["insights"] = list(row.insights or [])
+    if row.analysed_unix_nano is None:
+        record["analysis"] = {"current": False}
+    else:
+        record["analysis"] = {
+            "current": row.analysed_update_unix_nano >= record["updated_unix_nano"],
+            "analysed_unix_nano": row.analysed_unix_nano,
+        }
+    _insights_as_events(record)
 
 
 def _insights_as_events(record: dict[str, Any]) -> None:

@@ -71,6 +71,22 @@ def test_insights_name_a_span_of_the_journey_and_explain_themselves(analysed) ->
             assert "+1" not in insight["explanation"]  # never a phone number
 
 
+def test_insights_come_most_severe_first(client, analysed) -> None:
+    rank = {"critical": 2, "warning": 1, "info": 0}
+    orders = [[(-rank[i["severity"]], i["rule"], i["span_id"]) for i in r["insights"]] for r in analysed.values()]
+    assert any(len({o[0] for o in order}) > 1 for order in orders), "no journey has insights of two severities"
+    for order in orders:
+        assert order == sorted(order)
+    # Several journeys read at once (Jaeger's repeated traceID) keep each one's own insights.
+    ids = [r["journey_id"] for r in analysed.values()]
+    traces = client.get("/api/traces", params=[("traceID", i) for i in ids]).json()["data"]
+    logged = {
+        t["traceID"]: sum(1 for s in t["spans"] for log in s["logs"] for f in log["fields"] if f["value"] == "cx.insight")
+        for t in traces
+    }
+    assert logged == {r["journey_id"]: len(r["insights"]) for r in analysed.values()}
+
+
 def test_every_journey_has_a_summary_in_detail_and_list(client, analysed) -> None:
     listed = {r["journey_id"]: r for r in client.get("/api/journeys", params={"limit": 100}).json()["journeys"]}
     for record in analysed.values():
