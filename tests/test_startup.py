@@ -1,11 +1,15 @@
 """What the server does once it has started: its start-up objects leave the garbage collector's
 reach, so that a full collection under load does not stop every thread for tens of
-milliseconds (``journeytrace.server._freeze_startup_objects``)."""
+milliseconds (``journeytrace.server._freeze_startup_objects``), and its receiver process runs at
+a lower CPU priority, so that reads and commits get the cores first
+(``journeytrace.receiving._lower_priority``)."""
 
 from __future__ import annotations
 
 import gc
+import os
 import re
+from pathlib import Path
 
 from journeytrace.server import _freeze_startup_objects
 
@@ -32,3 +36,29 @@ def test_a_started_server_has_frozen_what_start_up_made(server_factory):
     assert ready, server.log_tail()
     # Its modules, apps and store: ~86 k objects on the machine of BENCHMARKS.md.
     assert int(ready.group(1)) > 20_000, ready.group(0)
+
+
+def _nice_of_threads(pid: int) -> set[int]:
+    """The nice value of every thread of process ``pid`` (field 19 of /proc/PID/task/TID/stat)."""
+    values = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        stat = (task / "stat").read_text()
+        values.add(int(stat[stat.rindex(")") + 2:].split()[16]))
+    return values
+
+
+def test_the_receiver_process_runs_at_a_lower_priority(server_factory):
+    base = os.getpriority(os.PRIO_PROCESS, 0)  # the server inherits the test's own
+    server = server_factory()
+    receiver = server.receiver_pid()
+    assert receiver is not None
+    assert _nice_of_threads(server.pid) == {base}
+    # Every thread: the receivers, the decoders and the WAL's, started after the change.
+    threads = _nice_of_threads(receiver)
+    assert threads == {min(base + 5, 19)} and len(os.listdir(f"/proc/{receiver}/task")) > 1, threads
+
+
+def test_receiver_nice_0_keeps_the_servers_priority(server_factory):
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    server = server_factory("--receiver-nice", "0")
+    assert _nice_of_threads(server.receiver_pid()) == {base}
