@@ -60,11 +60,11 @@ def _lower_priority(increment: int) -> None:
 
     Under 50 k spans/s on two cores, a read by ID that took over 40 ms had mostly slept while the
     writer held the GIL between its DuckDB statements, waiting for a core it shared with this
-    process (BENCHMARKS.md, seventeenth session). With this process at nice 5, Jaeger reads by ID
-    met p99 < 50 ms in 7 of 8 runs against 5 of 8, lower in each of 8 alternating pairs, and
-    saturated ingest did not fall (eighteenth session). Called before the process starts its
-    own threads: Linux keeps a nice value per thread, and a new thread inherits its starter's.
-    Threads that imports started already (pyarrow's jemalloc) are lowered one by one.
+    process (BENCHMARKS.md, seventeenth session). With this process at nice 5, the p99 of reads
+    by ID was lower in each of ten alternating pairs of runs, saturated ingest did not fall, and
+    a steady 50 k spans/s held within 1 % (eighteenth session). Called before the process starts
+    its own threads: Linux keeps a nice value per thread, and a new thread inherits its
+    starter's. Threads that imports started already (pyarrow's jemalloc) are lowered one by one.
     """
     if not increment:
         return

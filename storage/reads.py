@@ -304,7 +304,7 @@ def _journey_rows(
         insights, insight_params = _of_journeys("journey_insights", tenant, journey_ids)
         fields = ", ".join(f"{c} := {c}" for c in _INSIGHT_COLUMNS)
         sql = f"""
-            SELECT {', '.join(f'j.{c.strip()}' for c in _JOURNEY_COLUMNS.split(','))}, j.first_received_unix_nano,
+            SELECT {_JOURNEY_COLUMNS_OF_J}, j.first_received_unix_nano,
                    j.assembly, a.summary, a.updated_unix_nano, a.analysed_unix_nano, i.insights
             FROM (SELECT * FROM {source}) AS j
             LEFT JOIN (SELECT journey_id, summary, updated_unix_nano, analysed_unix_nano FROM {analysis}) AS a
@@ -314,11 +314,8 @@ def _journey_rows(
                 FROM {insights} GROUP BY journey_id
             ) AS i ON i.journey_id = j.journey_id"""
         params = [*params, *analysis_params, *insight_params]
-    width = len(_JOURNEY_COLUMNS.split(","))
-    return {
-        r[0]: _JourneyRow(r[:width], *r[width:])
-        for r in cursor.execute(sql, params).fetchall()
-    }
+    width = len(_JOURNEY_COLUMN_NAMES)
+    return {r[0]: _JourneyRow(r[:width], *r[width:]) for r in cursor.execute(sql, params).fetchall()}
 
 
 def _of_journeys(table: str, tenant: str, journey_ids: list[str]) -> tuple[str, list[Any]]:
@@ -341,6 +338,8 @@ _JOURNEY_COLUMNS = (
     "journey_id, start_unix_nano, end_unix_nano, services, updated_unix_nano, platforms, interaction_count, "
     "customer_phone_hash, outcome"
 )
+_JOURNEY_COLUMN_NAMES = _JOURNEY_COLUMNS.split(", ")
+_JOURNEY_COLUMNS_OF_J = ", ".join(f"j.{c}" for c in _JOURNEY_COLUMN_NAMES)
 
 
 def _record(row: tuple[Any, ...], quiet_before: int) -> dict[str, Any]:
