@@ -15,25 +15,23 @@ State (tables created by storage's schema migration 3):
 Order independence: token links only ever get added; the windowed links (``ani_time`` and user
 rules with a window) of every interaction a batch touches are recomputed from its current
 facts. The journeys of touched interactions are then recomputed as connected components of the
-link graph, each named by ``journey_id_for``; everything that depends on arrival order is
+link graph, each named by ``_name_journeys``; everything that depends on arrival order is
 recomputed, so the final state equals the one computed from all data at once.
 """
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from journeytrace import semconv
 from journeytrace.correlator import keys, outcome
 from journeytrace.correlator.config import CorrelatorConfig
-from journeytrace.ids import JOURNEY_KEY_SQL, is_trace_id_like, journey_key_sql, journey_trace_id, lookup_hash_sql
+from journeytrace.ids import JOURNEY_KEY_SQL, is_trace_id_like_sql, journey_key_sql, journey_trace_id_sql, lookup_hash_sql
 
 # Attributes that storage keeps in their own columns rather than in the attributes JSON.
 _COLUMNS = {
@@ -45,34 +43,6 @@ _COLUMNS = {
     semconv.SERVICE_NAME: "service_name",
 }
 
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """What naming a journey needs to know of one interaction."""
-
-    interaction: str
-    platform: str
-    interaction_id: str
-    start_unix_nano: int
-    journey_token: str | None
-
-
-def journey_id_for(members: Iterable[Member]) -> str:
-    """The journey (trace) ID of a set of linked interactions; the same for any arrival order.
-
-    The smallest explicit journey token wins; else the earliest interaction (ties broken by
-    platform and ID) names it: an interaction ID that is a trace ID or a UUID is used as is (so
-    a plain OTel trace keeps its trace ID), any other is hashed with its platform.
-    """
-    members = list(members)
-    tokens = [m.journey_token for m in members if m.journey_token]
-    if tokens:
-        return journey_trace_id(min(tokens))
-    first = min(members, key=lambda m: (m.start_unix_nano, m.platform, m.interaction_id))
-    if is_trace_id_like(first.interaction_id):
-        return journey_trace_id(first.interaction_id)
-    return journey_trace_id(first.interaction)
 
 
 _SELF_PREFIX = "interaction:"
@@ -122,7 +92,7 @@ def _of_t(columns: str) -> str:
 
 
 def _rows_by_hash(table: str, column: str, keys_sql: str, columns: str, key_sql: Callable[[str], str]) -> str:
-    """The query ``_stored`` and ``_lookup_rows`` share: ``rid`` and ``columns`` of the rows of
+    """The query of ``_stored`` and the correlator's other lookups: ``rid`` and ``columns`` of the rows of
     ``table`` whose lookup-hash ``column`` equals ``key_sql`` of a value ``keys_sql`` selects.
 
     In two steps: the rowids of the rows whose hash matches, then those rows by rowid. In one, the
@@ -500,36 +470,8 @@ def _relink_windowed(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig
 
 def _count(result: duckdb.DuckDBPyConnection) -> int:
     """Rows an INSERT or CREATE TABLE AS wrote (DuckDB answers it as a one-row result)."""
-    row = result.fetchone()
-    return int(row[0]) if row else 0
-
-
-def _temp_table(cursor: duckdb.DuckDBPyConnection, name: str, **columns: list[str] | pa.Array) -> None:
-    """Temp table ``name`` of these columns (a list: strings), made from Arrow: a list bound as a
-    parameter costs per element every time a statement names it, and ``executemany`` inserts
-    ~400 rows/s."""
-    cursor.register(f"{name}_values", pa.table(
-        {c: v if isinstance(v, pa.Array) else pa.array(v, pa.string()) for c, v in columns.items()}))  # fmt: skip
-    cursor.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_values")
-    cursor.unregister(f"{name}_values")
-
-
-def _lookup_rows(
-    cursor: duckdb.DuckDBPyConnection,
-    table: str,
-    column: str,
-    keys: Iterable[str],
-    *,
-    columns: str,
-    key_sql: Callable[[str], str] = lookup_hash_sql,
-) -> list[tuple[Any, ...]]:
-    """``_stored`` for a Python list of keys, answered directly: ``(rowid, *columns)`` of the rows
-    whose lookup-hash ``column`` equals ``key_sql`` of a key. Hash collisions come back too, so
-    callers compare the real keys; one statement instead of three (a temp table of the keys, the
-    lookup and the read), and each statement costs milliseconds however little it does."""
-    return cursor.execute(
-        _rows_by_hash(table, column, "SELECT unnest(?::VARCHAR[])", columns, key_sql), [sorted(keys)]
-    ).fetchall()
+    rows = result.fetchall()  # not fetchone: DuckDB holds the cursor until a result is read to its end
+    return int(rows[0][0]) if rows else 0
 
 
 UNCOMMITTED_ROWIDS = 36_028_797_018_960_000
@@ -571,101 +513,132 @@ def journey_links_sql(members: str, links: str) -> str:
         GROUP BY ALL"""
 
 
-_MEMBER_COLUMNS = "tenant, interaction, platform, interaction_id, start_unix_nano, journey_token, journey_id, first_received_unix_nano"
+_HOOD_COLUMNS = "tenant, interaction, platform, interaction_id, start_unix_nano, journey_token, journey_id, first_received_unix_nano"
+"""What naming and relabelling a journey's members needs, of their rows in ``interactions``."""
+
+_LINK_TABLES = ("correlation_links", "windowed_links")
 
 
-@dataclass(slots=True)
-class _Neighbourhood:
-    """The interactions a batch can regroup, with what naming and relabelling them needs."""
-
-    members: dict[str, Member]
-    journey_of: dict[str, str]  # before this batch; '' for an interaction new in it
-    first_received: dict[str, int]
-    row_of: dict[str, int]  # rowid in ``interactions``
-    links: set[tuple[str, str]]
-    link_rows: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))  # table → committed rowids found
-
-
-def _neighbourhood(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list[str]) -> _Neighbourhood:
-    """The touched interactions, every member of a journey one of them belonged to, and the links
-    among them all.
+def _neighbourhood(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Temp table ``hood`` (``rid`` and ``_HOOD_COLUMNS``): the interactions this batch touched
+    and every member of a journey one of them belonged to; ``hood_links`` (``link_table, rid,
+    tenant, a, b``): the stored links among them.
 
     After every commit each journey is exactly one connected component of the link graph, so
     the links of a journey's members lead only to members of that journey or to interactions
-    this batch touched: whole old journeys are the only nodes that can be regrouped, and one
+    this batch touched: whole old journeys are the only nodes that can be regroup, and one
     round of lookups by hash finds them and their links (a journey that splits because a
     windowed link went is renamed as a whole). Should a link lead outside (a state written
     by an older version), the next round takes that interaction's journey in too.
+
+    All in SQL, none of it fetched: the rows are thousands a commit, and turning them into
+    Python objects held the GIL that every read waits on (BENCHMARKS.md, nineteenth session).
     """
-    # The links this batch made are in its temp tables; stored links are looked up only for
-    # interactions that had a journey before it (a new interaction has no others).
-    found = _Neighbourhood({}, {}, {}, {}, set(cursor.execute(
-        "SELECT a, b FROM best_pairs WHERE tenant = ? UNION SELECT a, b FROM new_windowed WHERE tenant = ?",
-        [tenant, tenant]).fetchall()))  # fmt: skip
-    loaded_journeys: set[str] = set()
-    asked: set[str] = set()
-    frontier = set(touched)
-    while frontier:
-        asked.update(frontier)
-        wanted = set(frontier)
-        rows = _lookup_rows(cursor, "interactions", "interaction_hash", frontier, columns=_MEMBER_COLUMNS)
-        journeys = {row[7] for row in rows if row[1] == tenant and row[2] in wanted and row[7]} - loaded_journeys
-        if journeys:
-            loaded_journeys.update(journeys)
-            members = {
-                member
-                for _, row_tenant, journey_id, interactions in _lookup_rows(
-                    cursor, "journeys", "journey_key", journeys, columns="tenant, journey_id, interactions",
-                    key_sql=journey_key_sql)
-                if row_tenant == tenant and journey_id in journeys
-                for member in interactions
-            }  # fmt: skip
-            wanted |= members
-            rows += _lookup_rows(cursor, "interactions", "interaction_hash", members, columns=_MEMBER_COLUMNS)
-        known = []  # found now, and stored before this batch
-        for rid, row_tenant, interaction, platform, interaction_id, start, token, journey_id, received in rows:
-            if row_tenant == tenant and interaction in wanted and interaction not in found.members:
-                found.members[interaction] = Member(interaction, platform, interaction_id, start, token)
-                found.journey_of[interaction] = journey_id
-                found.first_received[interaction] = received
-                found.row_of[interaction] = rid
-                if journey_id:
-                    known.append(interaction)
-        if known:
-            # One lookup per link end and table: an OR of the two could not filter inside the scan.
-            ends = set(known)
-            for table in ("correlation_links", "windowed_links"):
-                for end in ("a", "b"):
-                    for rid, row_tenant, a, b in _lookup_rows(cursor, table, f"{end}_hash", ends, columns="tenant, a, b"):
-                        if row_tenant == tenant and (a if end == "a" else b) in ends:
-                            found.links.add((a, b))
-                            if rid < UNCOMMITTED_ROWIDS:
-                                found.link_rows[table].add(rid)
-        frontier = {node for link in found.links for node in link} - found.members.keys() - asked
-    return found
+    # What can regroup: the batch's interactions and both ends of every link it made.
+    cursor.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE frontier AS
+        SELECT tenant, interaction FROM batch_facts
+        UNION SELECT tenant, a FROM best_pairs UNION SELECT tenant, b FROM best_pairs
+        UNION SELECT tenant, a FROM new_windowed UNION SELECT tenant, b FROM new_windowed
+        """
+    )
+    cursor.execute(f"CREATE OR REPLACE TEMP TABLE hood AS SELECT NULL::BIGINT AS rid, {_HOOD_COLUMNS} FROM interactions LIMIT 0")
+    cursor.execute("CREATE OR REPLACE TEMP TABLE hood_links (link_table VARCHAR, rid BIGINT, tenant VARCHAR, a VARCHAR, b VARCHAR)")
+    cursor.execute("CREATE OR REPLACE TEMP TABLE asked AS SELECT tenant, interaction FROM frontier LIMIT 0")
+    while True:
+        cursor.execute("INSERT INTO asked SELECT * FROM frontier")
+        # The frontier's rows, then the other members of the journeys they belonged to (a journey
+        # with a member in ``hood`` already had all of its members taken in).
+        cursor.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE found AS
+            SELECT t.* FROM ({_rows_by_hash("interactions", "interaction_hash", "SELECT interaction FROM frontier",
+                                            _HOOD_COLUMNS, lookup_hash_sql)}) AS t
+            SEMI JOIN frontier f ON f.tenant = t.tenant AND f.interaction = t.interaction
+            ANTI JOIN hood h ON h.tenant = t.tenant AND h.interaction = t.interaction
+            """
+        )  # fmt: skip
+        if _count(cursor.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE old_members AS
+            SELECT DISTINCT tenant, unnest(interactions) AS interaction
+            FROM ({_rows_by_hash("journeys", "journey_key", "SELECT journey_id FROM found WHERE journey_id <> ''",
+                                 "tenant, journey_id, interactions", journey_key_sql)}) AS j
+            SEMI JOIN found f ON f.tenant = j.tenant AND f.journey_id = j.journey_id
+            ANTI JOIN hood h ON h.tenant = j.tenant AND h.journey_id = j.journey_id
+            """
+        )):  # fmt: skip
+            cursor.execute(
+                f"""
+                INSERT INTO found
+                SELECT t.* FROM ({_rows_by_hash("interactions", "interaction_hash", "SELECT interaction FROM old_members",
+                                                _HOOD_COLUMNS, lookup_hash_sql)}) AS t
+                SEMI JOIN old_members m ON m.tenant = t.tenant AND m.interaction = t.interaction
+                ANTI JOIN found f ON f.tenant = t.tenant AND f.interaction = t.interaction
+                ANTI JOIN hood h ON h.tenant = t.tenant AND h.interaction = t.interaction
+                """
+            )  # fmt: skip
+        cursor.execute("INSERT INTO hood SELECT * FROM found")
+        # The stored links of those that had a journey (a new interaction has none), one lookup
+        # per link end and table: an OR of the two could not filter inside the scan.
+        known = "SELECT interaction FROM found WHERE journey_id <> ''"
+        lookups = [
+            f"""SELECT '{table}', t.rid, t.tenant, t.a, t.b
+                FROM ({_rows_by_hash(table, f"{end}_hash", known, "tenant, a, b", lookup_hash_sql)}) AS t
+                SEMI JOIN found f ON f.tenant = t.tenant AND f.interaction = t.{end} AND f.journey_id <> ''"""
+            for table in _LINK_TABLES for end in ("a", "b")
+        ]  # fmt: skip
+        cursor.execute(f"INSERT INTO hood_links {' UNION ALL '.join(lookups)}")
+        if not _count(cursor.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE frontier AS
+            SELECT DISTINCT tenant, interaction FROM (
+                SELECT tenant, a AS interaction FROM hood_links UNION ALL SELECT tenant, b FROM hood_links) AS e
+            ANTI JOIN hood h USING (tenant, interaction)
+            ANTI JOIN asked USING (tenant, interaction)
+            """
+        )):
+            return
 
 
-def _components(nodes: Iterable[str], links: Iterable[tuple[str, str]]) -> list[set[str]]:
-    """Connected components (union-find)."""
-    parent = {node: node for node in nodes}
+def _components(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Temp table ``components`` (``idx, root``): for each row of ``hood`` (numbered by ``idx``), the
+    smallest ``idx`` in its connected component of the link graph.
 
-    def root(node: str) -> str:
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
+    Minimum-label propagation with pointer jumping, on NumPy arrays: each round gives every node
+    the smallest label among its own and its neighbours', then its label's label, until nothing
+    changes (a few rounds: journeys are a handful of interactions). Compiled loops over arrays,
+    where a union-find in Python held the GIL for a step per node."""
+    cursor.execute("CREATE OR REPLACE TEMP TABLE hood AS SELECT row_number() OVER () - 1 AS idx, * FROM hood")
+    edges = cursor.execute(
+        """
+        SELECT m.idx AS a, n.idx AS b
+        FROM (SELECT tenant, a, b FROM hood_links UNION SELECT tenant, a, b FROM best_pairs
+              UNION SELECT tenant, a, b FROM new_windowed) AS l
+        JOIN hood m ON m.tenant = l.tenant AND m.interaction = l.a
+        JOIN hood n ON n.tenant = l.tenant AND n.interaction = l.b
+        """
+    ).fetchnumpy()
+    nodes = _count(cursor.execute("SELECT count(*) FROM hood"))
+    a = np.concatenate([edges["a"], edges["b"]]).astype(np.int64)
+    b = np.concatenate([edges["b"], edges["a"]]).astype(np.int64)
+    labels = np.arange(nodes, dtype=np.int64)
+    while True:
+        step = labels.copy()
+        np.minimum.at(step, a, labels[b])
+        step = step[step]
+        if np.array_equal(step, labels):
+            break
+        labels = step
+    cursor.register("component_roots", pa.table({"idx": pa.array(np.arange(nodes, dtype=np.int64)), "root": pa.array(labels)}))
+    cursor.execute("CREATE OR REPLACE TEMP TABLE components AS SELECT * FROM component_roots")
+    cursor.unregister("component_roots")
 
-    for a, b in links:
-        if a in parent and b in parent:
-            parent[root(a)] = root(b)
-    groups: dict[str, set[str]] = defaultdict(set)
-    for node in parent:
-        groups[root(node)].add(node)
-    return list(groups.values())
 
-
-def correlate(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> dict[tuple[str, str], str]:
-    """Fold the ``incoming`` spans into the correlation state; return ``(tenant, interaction) → journey``.
+def correlate(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> pa.Table:
+    """Fold the ``incoming`` spans into the correlation state; return the journey of each of the
+    batch's interactions (and of the others it regrouped): ``tenant, interaction, journey_id``.
 
     Stored spans and journey records of journeys that merged or split are rewritten here, and
     merged-away IDs are recorded as aliases.
@@ -675,95 +648,102 @@ def correlate(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> di
     _merge_interactions(cursor, now)
     _link_tokens(cursor, config, now)
     _relink_windowed(cursor, config, now)
-    # What can regroup: the batch's interactions and both ends of every link it made.
-    touched: dict[str, list[str]] = defaultdict(list)
-    for tenant, interaction in cursor.execute(
-        """
-        SELECT tenant, interaction FROM batch_facts
-        UNION SELECT tenant, a FROM best_pairs UNION SELECT tenant, b FROM best_pairs
-        UNION SELECT tenant, a FROM new_windowed UNION SELECT tenant, b FROM new_windowed
-        """
-    ).fetchall():
-        touched[tenant].append(interaction)
-    assignment: dict[tuple[str, str], str] = {}
-    for tenant in sorted(touched):
-        assignment.update(_reassign(cursor, tenant, touched[tenant], now))
-    return assignment
+    _neighbourhood(cursor)
+    _components(cursor)
+    _name_journeys(cursor)
+    _relabel(cursor)
+    _rewrite_journeys(cursor)
+    return cursor.sql("SELECT tenant, interaction, journey_id FROM regrouped").to_arrow_table()
 
 
-def _reassign(cursor: duckdb.DuckDBPyConnection, tenant: str, touched: list[str], now: int) -> dict[tuple[str, str], str]:
-    found = _neighbourhood(cursor, tenant, touched)
-    components = _components(found.members, found.links)
-    members_of, current, first_received = found.members, found.journey_of, found.first_received
-    changed: list[tuple[str, str]] = []
-    new_ids: dict[str, str] = {}
-    for component in components:
-        journey = journey_id_for(members_of[i] for i in component)
-        for interaction in component:
-            new_ids[interaction] = journey
-            if current[interaction] != journey:
-                changed.append((interaction, journey))
-    if changed:
-        _temp_table(cursor, "changed", interaction=[i for i, _ in changed], journey_id=[j for _, j in changed],
-                    rid=pa.array([found.row_of[i] for i, _ in changed], pa.int64()))
-        cursor.execute("UPDATE interactions SET journey_id = c.journey_id FROM changed c WHERE interactions.rowid = c.rid")
-        relabelled = [first_received[i] for i, _ in changed if current[i]]
-        if relabelled:  # spans already stored under another journey
-            # Spans are stored in arrival order, so zone maps skip everything that arrived before
-            # the first of them (a spans index would slow every insert).
-            cursor.execute(
-                """UPDATE spans SET journey_id = c.journey_id FROM changed c
-                   WHERE spans.tenant = ? AND spans.interaction = c.interaction AND spans.received_unix_nano >= ?""",
-                [tenant, min(relabelled)],
-            )
-        _record_aliases(cursor, tenant, current, new_ids)
-    affected = sorted(set(new_ids.values()) | {j for j in current.values() if j})
-    members = sorted(new_ids)
-    # Every committed link of a member that had a journey is among those _neighbourhood found; a
-    # committed member without one (a state an older version wrote) could have others.
-    link_rows = None if any(not current[i] and found.row_of[i] < UNCOMMITTED_ROWIDS for i in members) else found.link_rows
-    _rewrite_journeys(cursor, tenant, affected, members, [found.row_of[i] for i in members], link_rows)
-    return {(tenant, interaction): journey for interaction, journey in new_ids.items()}
+def _name_journeys(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Temp table ``regrouped``: each row of ``hood`` with its journey now (``journey_id``) and
+    before this batch (``before``; '' for an interaction new in it).
 
-
-def _record_aliases(
-    cursor: duckdb.DuckDBPyConnection, tenant: str, before: dict[str, str], after: dict[str, str]
-) -> None:
-    """An ID no interaction carries any more becomes an alias of the journey that took over its
-    earliest interaction; aliases of it follow it there."""
-    live = set(after.values())
-    # ``before`` holds every member of every journey regrouped (_neighbourhood), so no
-    # interaction elsewhere still carries a journey ID that is gone from ``after``.
-    gone = {j for j in before.values() if j and j not in live}
-    for old in sorted(gone):
-        heirs = sorted(i for i, j in before.items() if j == old)
-        target = after[heirs[0]]
-        cursor.execute("UPDATE journey_aliases SET journey_id = ? WHERE tenant = ? AND journey_id = ?", [target, tenant, old])
-        cursor.execute(
-            "INSERT OR REPLACE INTO journey_aliases VALUES (?, ?, ?)", [tenant, old, target]
-        )
+    The rule, the same for any arrival order: the smallest explicit journey token wins; else the
+    earliest interaction (ties broken by platform and ID) names it: an interaction ID that is a
+    trace ID or a UUID is used as is (so a plain OTel trace keeps its trace ID), any other is
+    hashed with its platform (``ids.journey_trace_id`` of its key).
+    """
+    earliest = "(h.start_unix_nano, h.platform, h.interaction_id)"
     cursor.execute(
-        "DELETE FROM journey_aliases WHERE tenant = ? AND alias IN (SELECT unnest(?::VARCHAR[]))", [tenant, sorted(live)]
+        f"""
+        CREATE OR REPLACE TEMP TABLE regrouped AS
+        SELECT h.rid, h.tenant, h.interaction, n.journey_id, h.journey_id AS before, h.first_received_unix_nano
+        FROM hood h JOIN components c USING (idx)
+        JOIN (SELECT root, {journey_trace_id_sql("named")} AS journey_id FROM (
+                  SELECT root, coalesce(token, CASE WHEN {is_trace_id_like_sql("first_id")} THEN first_id ELSE first END) AS named
+                  FROM (SELECT c.root, min(nullif(h.journey_token, '')) AS token,
+                               arg_min(h.interaction_id, {earliest}) AS first_id, arg_min(h.interaction, {earliest}) AS first
+                        FROM hood h JOIN components c USING (idx) GROUP BY c.root))) AS n
+          ON n.root = c.root
+        """
     )
 
 
-def _rewrite_journeys(
-    cursor: duckdb.DuckDBPyConnection,
-    tenant: str,
-    journeys: list[str],
-    members: list[str],
-    rows: list[int],
-    link_rows: dict[str, set[int]] | None,
-) -> None:
-    """Recompute the ``journeys`` rows of ``journeys`` from ``members``, all their interactions
-    (``rows``: their rowids in ``interactions``, which ``_neighbourhood`` found). ``link_rows``:
-    for each link table, the rowids of every committed link of a member (``None``: not known)."""
-    affected = set(journeys)
-    if stale := [rid for rid, row_tenant, journey_id in _lookup_rows(cursor, "journeys", "journey_key", journeys,
-                                                                columns="tenant, journey_id", key_sql=journey_key_sql)
-                 if row_tenant == tenant and journey_id in affected]:  # fmt: skip
-        cursor.execute("DELETE FROM journeys WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [stale])
-    _temp_table(cursor, "members", k=members, rid=pa.array(rows, pa.int64()))
+def _relabel(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Move the interactions whose journey changed, and their stored spans; record the aliases."""
+    changed, relabelled_since = cursor.execute(
+        "SELECT count(*), min(first_received_unix_nano) FILTER (WHERE before <> '') FROM regrouped WHERE journey_id <> before"
+    ).fetchall()[0]
+    if not changed:
+        return
+    cursor.execute(
+        """UPDATE interactions SET journey_id = c.journey_id
+           FROM (SELECT rid, journey_id FROM regrouped WHERE journey_id <> before) AS c WHERE interactions.rowid = c.rid"""
+    )
+    if relabelled_since is not None:  # spans already stored under another journey
+        # Spans are stored in arrival order, so zone maps skip everything that arrived before
+        # the first of them (a spans index would slow every insert).
+        cursor.execute(
+            """UPDATE spans SET journey_id = c.journey_id
+               FROM (SELECT tenant, interaction, journey_id FROM regrouped WHERE before <> '' AND journey_id <> before) AS c
+               WHERE spans.tenant = c.tenant AND spans.interaction = c.interaction AND spans.received_unix_nano >= ?""",
+            [relabelled_since],
+        )
+    _record_aliases(cursor)
+
+
+def _record_aliases(cursor: duckdb.DuckDBPyConnection) -> None:
+    """An ID no interaction carries any more becomes an alias of the journey that took over its
+    earliest interaction; aliases of it follow it there."""
+    # ``regrouped`` holds every member of every journey regrouped (_neighbourhood), so no
+    # interaction elsewhere still carries a journey ID that is gone from it.
+    if _count(cursor.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE gone AS
+        SELECT r.tenant, r.before AS alias, arg_min(r.journey_id, r.interaction) AS journey_id
+        FROM regrouped r ANTI JOIN regrouped live ON live.tenant = r.tenant AND live.journey_id = r.before
+        WHERE r.before <> '' GROUP BY r.tenant, r.before
+        """
+    )):
+        cursor.execute(
+            """UPDATE journey_aliases SET journey_id = g.journey_id FROM gone g
+               WHERE journey_aliases.tenant = g.tenant AND journey_aliases.journey_id = g.alias"""
+        )
+        cursor.execute("INSERT OR REPLACE INTO journey_aliases SELECT tenant, alias, journey_id FROM gone")
+    cursor.execute(
+        """DELETE FROM journey_aliases USING (SELECT DISTINCT tenant, journey_id FROM regrouped) AS live
+           WHERE journey_aliases.tenant = live.tenant AND journey_aliases.alias = live.journey_id"""
+    )
+
+
+def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Recompute the ``journeys`` rows of every journey ``regrouped`` names, now or before this
+    batch, from its rows: all their members, which ``_neighbourhood`` found."""
+    cursor.execute(
+        """CREATE OR REPLACE TEMP TABLE affected AS
+           SELECT tenant, journey_id FROM regrouped UNION SELECT tenant, before FROM regrouped WHERE before <> ''"""
+    )
+    if _count(cursor.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE stale_journeys AS
+        SELECT t.rid FROM ({_rows_by_hash("journeys", "journey_key", "SELECT journey_id FROM affected", "tenant, journey_id",
+                                          journey_key_sql)}) AS t
+        SEMI JOIN affected a ON a.tenant = t.tenant AND a.journey_id = t.journey_id
+        """
+    )):  # fmt: skip
+        cursor.execute("DELETE FROM journeys WHERE rowid IN (SELECT rid FROM stale_journeys)")
     columns = ("tenant, interaction, journey_id, platform, interaction_id, start_unix_nano, end_unix_nano, services, "
                "updated_unix_nano, ani_hash, reported_outcome, reported_outcome_at, derived_outcome, derived_outcome_at, "
                "first_received_unix_nano, handoff_unix_nano, has_handoff_span")  # fmt: skip
@@ -771,19 +751,27 @@ def _rewrite_journeys(
     # 4 ms against 18). Only journey_id changed since they were found, which DuckDB updates in
     # place; an UPDATE it runs as delete and insert (a list column's, as _update_interactions
     # does) moves the row, so should any be missing, they are looked up by hash after all.
+    members = _count(cursor.execute("SELECT count(*) FROM regrouped"))
     if _count(cursor.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE member_rows AS SELECT {_of_t(columns)}
-        FROM members m JOIN interactions t ON t.rowid = m.rid AND t.tenant = $tenant AND t.interaction = m.k
-        """,
-        {"tenant": tenant},
-    )) != len(members):
-        _stored(cursor, "member_rows", "interactions", "interaction_hash", "SELECT k FROM members", columns=columns)
+        FROM regrouped m JOIN interactions t ON t.rowid = m.rid AND t.tenant = m.tenant AND t.interaction = m.interaction
+        """
+    )) != members:
+        _stored(cursor, "member_rows", "interactions", "interaction_hash", "SELECT interaction FROM regrouped", columns=columns)
+        cursor.execute(
+            """CREATE OR REPLACE TEMP TABLE member_rows AS SELECT t.* EXCLUDE (rid) FROM member_rows t
+               SEMI JOIN regrouped m ON m.tenant = t.tenant AND m.interaction = t.interaction"""
+        )
     # The links among them, for the journeys' rows: reads take a journey's links from there.
+    # Every committed link of a member that had a journey is among those _neighbourhood found; a
+    # committed member without one (a state an older version wrote) could have others.
     link_columns = "tenant, a, b, method, confidence, evidence"
+    all_found = not _count(cursor.execute(
+        f"SELECT count(*) FROM regrouped WHERE before = '' AND rid < {UNCOMMITTED_ROWIDS}"))  # fmt: skip
     for name, table in (("member_links", "correlation_links"), ("member_windowed", "windowed_links")):
-        if link_rows is None:
-            _stored(cursor, name, table, "a_hash", "SELECT k FROM members", columns=link_columns)
+        if not all_found:
+            _stored(cursor, name, table, "a_hash", "SELECT interaction FROM regrouped", columns=link_columns)
             continue
         # The committed links by rowid, and the links this batch wrote by theirs: a scan that
         # skips every committed row group (the links of other journeys, and of other tenants,
@@ -792,13 +780,13 @@ def _rewrite_journeys(
             f"""
             CREATE OR REPLACE TEMP TABLE {name} AS
             SELECT t.rowid AS rid, {_of_t(link_columns)}
-            FROM (SELECT unnest(?::BIGINT[]) AS r) AS k JOIN {table} t ON t.rowid = k.r
+            FROM (SELECT DISTINCT rid FROM hood_links WHERE link_table = '{table}' AND rid < {UNCOMMITTED_ROWIDS}) AS k
+            JOIN {table} t ON t.rowid = k.rid
             UNION ALL SELECT t.rowid, {_of_t(link_columns)} FROM {table} t WHERE t.rowid >= {UNCOMMITTED_ROWIDS}
-            """,
-            [sorted(link_rows.get(table, ()))],
+            """
         )
     links = journey_links_sql(
-        "member_rows WHERE tenant = $tenant AND interaction IN (SELECT k FROM members)",
+        "member_rows",
         f"SELECT {link_columns} FROM member_links UNION ALL SELECT {link_columns} FROM member_windowed",
     )
     cursor.execute(
@@ -816,9 +804,7 @@ def _rewrite_journeys(
                        FILTER (WHERE derived_outcome IS NOT NULL)),
                min(first_received_unix_nano), {JOURNEY_KEY_SQL},
                list(interaction ORDER BY {MEMBER_ORDER}), {MEMBERS_SQL} AS facts
-        FROM member_rows WHERE tenant = $tenant AND interaction IN (SELECT k FROM members)
-        GROUP BY tenant, journey_id
+        FROM member_rows GROUP BY tenant, journey_id
         ) j LEFT JOIN ({links}) l ON l.tenant = j.tenant AND l.journey_id = j.journey_id
-        """,
-        {"tenant": tenant},
+        """
     )

@@ -23,6 +23,26 @@ def journey_trace_id(journey_id: str) -> str:
     return hashlib.sha256(b"cx-journey:" + journey_id.encode()).hexdigest()[:32]
 
 
+# What Python's str.strip() strips (str.isspace), as an RE2 character class.
+_SPACE_CLASS = r"[\t\n\x{0b}\f\r\x{1c}-\x{1f} \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+
+
+def journey_trace_id_sql(expression: str) -> str:
+    """SQL for ``journey_trace_id`` of ``expression``, the same for every string (tests/test_ids.py):
+    the correlator names journeys in SQL, so no Python runs per interaction while it holds the GIL."""
+    return f"CASE WHEN {is_trace_id_like_sql(expression)} THEN {_compact_sql(expression)} ELSE left(sha256('cx-journey:' || {expression}), 32) END"
+
+
+def is_trace_id_like_sql(expression: str) -> str:
+    """SQL for ``is_trace_id_like`` of ``expression``."""
+    compact = _compact_sql(expression)
+    return f"(regexp_full_match({compact}, '[0-9a-f]{{32}}') AND {compact} <> '{'0' * 32}')"
+
+
+def _compact_sql(expression: str) -> str:
+    return f"replace(regexp_replace(lower({expression}), '^{_SPACE_CLASS}+|{_SPACE_CLASS}+$', '', 'g'), '-', '')"
+
+
 def is_trace_id_like(value: str) -> bool:
     """A value ``journey_trace_id`` keeps as is: 32 hex digits, or a UUID."""
     compact = value.strip().lower().replace("-", "")

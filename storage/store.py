@@ -451,8 +451,8 @@ class SpanStore:
             correlated = time.perf_counter()
             cursor.unregister("incoming")
             keys = pc.binary_join_element_wise(incoming.column("tenant"), incoming.column("interaction"), "\x1f")
-            known = pa.array(["\x1f".join(k) for k in assignment], pa.string())
-            journeys = pc.take(pa.array(list(assignment.values()), pa.string()), pc.index_in(keys, value_set=known))
+            known = pc.binary_join_element_wise(assignment.column("tenant"), assignment.column("interaction"), "\x1f")
+            journeys = pc.take(assignment.column("journey_id"), pc.index_in(keys, value_set=known))
             labelled = incoming.set_column(ARROW_SCHEMA.get_field_index("journey_id"), "journey_id", journeys)
             cursor.register("labelled", labelled)
             if labelled.column("record_version").null_count < labelled.num_rows:

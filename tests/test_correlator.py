@@ -25,8 +25,9 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from journeytrace.correlator import Correlator, CorrelatorConfig
-from journeytrace.correlator.state import UNCOMMITTED_ROWIDS, Member, correlate, journey_id_for
-from journeytrace.ids import journey_key_sql, lookup_hash_sql
+from journeytrace.correlator import state
+from journeytrace.correlator.state import UNCOMMITTED_ROWIDS, correlate
+from journeytrace.ids import journey_key_sql, journey_trace_id, journey_trace_id_sql, lookup_hash_sql
 from journeytrace.spans import decode_body
 from journeytrace.storage import SpanStore, StoreConfig
 from journeytrace.storage.intake import to_arrow
@@ -186,15 +187,55 @@ def test_any_arrival_order_and_batching_gives_the_journeys_of_all_data_at_once(
     assert records == want_records
 
 
+Member = tuple[str, str, str, int, str | None]  # interaction, platform, interaction ID, start, journey token
+
+
+def journey_id_for(members: list[Member]) -> str:
+    """The journey ID the correlator's SQL (``state._name_journeys``) gives one component of ``members``."""
+    con = duckdb.connect()
+    con.execute(
+        """CREATE TEMP TABLE hood (idx BIGINT, rid BIGINT, tenant VARCHAR, interaction VARCHAR, platform VARCHAR,
+           interaction_id VARCHAR, start_unix_nano BIGINT, journey_token VARCHAR, journey_id VARCHAR,
+           first_received_unix_nano BIGINT)"""
+    )
+    con.executemany("INSERT INTO hood VALUES (?, 0, 'default', ?, ?, ?, ?, ?, '', 0)", [(i, *m) for i, m in enumerate(members)])
+    con.execute("CREATE TEMP TABLE components AS SELECT idx, 0 AS root FROM hood")
+    state._name_journeys(con)
+    (journey,) = {j for (j,) in con.execute("SELECT journey_id FROM regrouped").fetchall()}
+    return journey
+
+
 def test_journey_id_rule_prefers_tokens_then_the_earliest_interaction() -> None:
-    a = Member("vapi:x", "vapi", "x", 10, None)
-    b = Member("twilio:CA1", "twilio", "CA1", 5, None)
-    assert journey_id_for([a, b]) == journey_id_for([b, a]) != journey_id_for([a])
-    with_token = Member("polyai:p", "polyai", "p", 99, "journey-b")
-    other_token = Member("genesys_cloud:g", "genesys_cloud", "g", 98, "journey-a")
-    assert journey_id_for([a, with_token, other_token]) == journey_id_for([other_token])
-    trace = Member("otel:" + "ab" * 16, "otel", "ab" * 16, 1, None)
+    a = ("vapi:x", "vapi", "x", 10, None)
+    b = ("twilio:CA1", "twilio", "CA1", 5, None)
+    assert journey_id_for([a, b]) == journey_id_for([b, a]) == journey_trace_id("twilio:CA1") != journey_id_for([a])
+    with_token = ("polyai:p", "polyai", "p", 99, "journey-b")
+    other_token = ("genesys_cloud:g", "genesys_cloud", "g", 98, "journey-a")
+    assert journey_id_for([a, with_token, other_token]) == journey_id_for([other_token]) == journey_trace_id("journey-a")
+    assert journey_id_for([a, ("vapi:y", "vapi", "y", 10, "")]) == journey_trace_id("vapi:x")  # an empty token is none
+    trace = ("otel:" + "ab" * 16, "otel", "ab" * 16, 1, None)
     assert journey_id_for([a, b, trace]) == "ab" * 16
+    uuid = ("vapi:" + "AB" * 8, "vapi", "12345678-ABCD-1234-1234-123456789ABC", 1, None)
+    assert journey_id_for([a, uuid]) == "12345678abcd12341234123456789abc"
+    # Ties on the start go to the platform, then the interaction ID.
+    assert journey_id_for([("vapi:z", "vapi", "z", 5, None), b]) == journey_trace_id("twilio:CA1")
+    assert journey_id_for([("twilio:CA0", "twilio", "CA0", 5, None), b]) == journey_trace_id("twilio:CA0")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    st.text(),
+    st.text(alphabet="0123456789abcdefABCDEF-", min_size=30, max_size=40),
+    st.tuples(st.sampled_from(["", " ", "\t", "\v", "\x1c", "\x85", "\xa0", "\u2003", "\u3000", "x"]),
+              st.text(alphabet="0123456789abcdefABCDEF-", min_size=32, max_size=36),
+              st.sampled_from(["", " ", "\n", "\x1f", "\u2028", "\u205f", "-", "é"])).map("".join),
+))  # fmt: skip
+def test_journey_trace_id_is_the_same_in_sql_and_python(value: str) -> None:
+    """The correlator names journeys in SQL; the read APIs and the SDK derive trace IDs in Python."""
+    con = duckdb.connect()
+    assert con.execute(f"SELECT {journey_trace_id_sql('v')} FROM (SELECT ?::VARCHAR AS v)", [value]).fetchone() == (
+        journey_trace_id(value),
+    )
 
 
 def test_no_false_merges_between_concurrent_customers_and_anonymous_callers(tmp_path: Path) -> None:
@@ -340,8 +381,9 @@ def test_a_small_batch_looks_stored_rows_up_by_their_hashes(tmp_path: Path) -> N
         cursor = ProfiledCursor(con.cursor(), tmp_path / "profile.json")
         cursor.execute("BEGIN")
         cursor.register("incoming", incoming)
-        assignment = correlate(cursor, CorrelatorConfig(phone_hash_key=KEY))  # type: ignore[arg-type]
+        regrouped = correlate(cursor, CorrelatorConfig(phone_hash_key=KEY))  # type: ignore[arg-type]
         cursor.execute("ROLLBACK")
+    assignment = {(r["tenant"], r["interaction"]): r["journey_id"] for r in regrouped.to_pylist()}
     # The legs joined each other and the stored interaction their SIP Call-ID names, with its journey.
     assert len(set(assignment.values())) == 1
     assert {("default", f"twilio:{_md5('stored-76')}"), ("default", f"twilio:{_md5('stored-77')}")} <= assignment.keys()
