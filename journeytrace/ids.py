@@ -28,7 +28,7 @@ _SPACE_CLASS = r"[\t\n\x{0b}\f\r\x{1c}-\x{1f} \x{85}\x{a0}\x{1680}\x{2000}-\x{20
 
 
 def journey_trace_id_sql(expression: str) -> str:
-    """SQL for ``journey_trace_id`` of ``expression``, the same for every string (tests/test_ids.py):
+    """SQL for ``journey_trace_id`` of ``expression``, the same for every string (tests/test_correlator.py):
     the correlator names journeys in SQL, so no Python runs per interaction while it holds the GIL."""
     return f"CASE WHEN {is_trace_id_like_sql(expression)} THEN {_compact_sql(expression)} ELSE left(sha256('cx-journey:' || {expression}), 32) END"
 
