@@ -626,9 +626,8 @@ def _components(cursor: duckdb.DuckDBPyConnection) -> None:
     the smallest label among its own and its neighbours', then its label's label, until nothing
     changes (a few rounds: journeys are a handful of interactions). Compiled loops over arrays,
     where a union-find in Python held the GIL for a step per node."""
-    cursor.execute("CREATE OR REPLACE TEMP TABLE hood AS SELECT row_number() OVER () - 1 AS idx, * FROM hood")
+    nodes = _count(cursor.execute("CREATE OR REPLACE TEMP TABLE hood AS SELECT row_number() OVER () - 1 AS idx, * FROM hood"))
     edges = cursor.execute(EDGES_SQL).fetchnumpy()
-    nodes = _count(cursor.execute("SELECT count(*) FROM hood"))
     a = np.concatenate([edges["a"], edges["b"]]).astype(np.int64)
     b = np.concatenate([edges["b"], edges["a"]]).astype(np.int64)
     labels = np.arange(nodes, dtype=np.int64)
@@ -658,14 +657,14 @@ def correlate(cursor: duckdb.DuckDBPyConnection, config: CorrelatorConfig) -> pa
     _relink_windowed(cursor, config, now)
     _neighbourhood(cursor)
     _components(cursor)
-    _name_journeys(cursor)
+    members = _name_journeys(cursor)
     _relabel(cursor)
-    _rewrite_journeys(cursor)
+    _rewrite_journeys(cursor, members)
     return cursor.sql("SELECT tenant, interaction, journey_id FROM regrouped").to_arrow_table()
 
 
-def _name_journeys(cursor: duckdb.DuckDBPyConnection) -> None:
-    """Temp table ``regrouped``: each row of ``hood`` with its journey now (``journey_id``) and
+def _name_journeys(cursor: duckdb.DuckDBPyConnection) -> int:
+    """Temp table ``regrouped`` (returns its size): each row of ``hood`` with its journey now (``journey_id``) and
     before this batch (``before``; '' for an interaction new in it).
 
     The rule, the same for any arrival order: the smallest explicit journey token wins; else the
@@ -674,7 +673,7 @@ def _name_journeys(cursor: duckdb.DuckDBPyConnection) -> None:
     hashed with its platform (``ids.journey_trace_id`` of its key).
     """
     earliest = "(h.start_unix_nano, h.platform, h.interaction_id)"
-    cursor.execute(
+    return _count(cursor.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE regrouped AS
         SELECT h.rid, h.tenant, h.interaction, n.journey_id, h.journey_id AS before, h.first_received_unix_nano
@@ -686,7 +685,7 @@ def _name_journeys(cursor: duckdb.DuckDBPyConnection) -> None:
                         FROM hood h JOIN components c USING (idx) GROUP BY c.root))) AS n
           ON n.root = c.root
         """
-    )
+    ))
 
 
 def _relabel(cursor: duckdb.DuckDBPyConnection) -> None:
@@ -736,9 +735,9 @@ def _record_aliases(cursor: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection) -> None:
-    """Recompute the ``journeys`` rows of every journey ``regrouped`` names, now or before this
-    batch, from its rows: all their members, which ``_neighbourhood`` found."""
+def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection, members: int) -> None:
+    """Recompute the ``journeys`` rows of every journey ``regrouped`` (``members`` rows) names, now
+    or before this batch, from its rows: all their members, which ``_neighbourhood`` found."""
     cursor.execute(
         """CREATE OR REPLACE TEMP TABLE affected AS
            SELECT tenant, journey_id FROM regrouped UNION SELECT tenant, before FROM regrouped WHERE before <> ''"""
@@ -759,7 +758,6 @@ def _rewrite_journeys(cursor: duckdb.DuckDBPyConnection) -> None:
     # 4 ms against 18). Only journey_id changed since they were found, which DuckDB updates in
     # place; an UPDATE it runs as delete and insert (a list column's, as _update_interactions
     # does) moves the row, so should any be missing, they are looked up by hash after all.
-    members = _count(cursor.execute("SELECT count(*) FROM regrouped"))
     if _count(cursor.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE member_rows AS SELECT {_of_t(columns)}
