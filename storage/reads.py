@@ -82,18 +82,14 @@ def _enum(names: tuple[str, ...], value: int) -> str | int:
     return names[value] if 0 <= value < len(names) else value
 
 
-_SCAN_FILTER_MAX = 8
-
-
 def _one_of(column: str, values: list[Any], kind: str) -> tuple[str, list[Any]]:
-    """SQL matching ``column`` against any of ``values`` (of SQL type ``kind``), and its parameter.
+    """SQL matching ``column`` against any of ``values`` (of SQL type ``kind``), and its parameter:
+    a semi-join against the unnested list.
 
-    A few values: ``list_contains``, a filter DuckDB checks inside the scan (a journey's lookup,
-    half the time of the alternative); more (a search page's 20 journeys, the list's 100): a join
-    against the unnested list, whose cost grows with the table, not with table x list
-    (bench/query.py)."""
-    if len(values) <= _SCAN_FILTER_MAX:
-        return f"list_contains(?::{kind}[], {column})", [values]
+    Not ``list_contains`` of the list, although DuckDB checks that inside the scan: on the 10 M-span
+    file (DuckDB 2.0.1) it cost 2.5 against 1.9 ms for one journey's row, and for two to eight
+    journeys 55-105 ms against 3-5 ms; their spans took 230-390 ms against 13-32 ms
+    (BENCHMARKS.md, twentieth session)."""
     return f"{column} IN (SELECT unnest(?::{kind}[]))", [values]
 
 
@@ -326,13 +322,13 @@ def _of_journeys(table: str, tenant: str, journey_ids: list[str]) -> tuple[str, 
     subquery of its own: ``OFFSET 0`` keeps DuckDB from pushing the ID and tenant comparisons
     into the scan, where it compared every row's ID string as well (a journey's row on the
     1.25 M-journey file: 7.5 → 1.5 ms). Journey IDs are 32 hex digits (``ids.journey_trace_id``):
-    an ID without a key names no journey and is left out."""
+    an ID without a key names no journey and is left out. The IDs are checked on the few rows the
+    keys found, where ``list_contains`` costs nothing."""
     keyed = {i: k for i in journey_ids if (k := journey_key(i)) is not None}
     key_sql, key_params = _one_of("journey_key", sorted(set(keyed.values())), "BIGINT")
-    id_sql, id_params = _one_of("journey_id", sorted(keyed), "VARCHAR")
     return (
-        f"(SELECT * FROM {table} WHERE {key_sql} OFFSET 0) AS keyed WHERE tenant = ? AND {id_sql}",
-        [*key_params, tenant, *id_params],
+        f"(SELECT * FROM {table} WHERE {key_sql} OFFSET 0) AS keyed WHERE tenant = ? AND list_contains(?::VARCHAR[], journey_id)",
+        [*key_params, tenant, sorted(keyed)],
     )
 
 
