@@ -317,12 +317,24 @@ class AnalysisWorker:
                     [keys],
                 )
             cursor.unregister("gone")
-        for table, rows in (("journey_analysis", analysis_rows), ("journey_insights", insight_rows)):
-            if rows:
-                columns = list(rows[0])
-                cursor.register("fresh", pa.Table.from_pylist(rows))
-                cursor.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM fresh")
-                cursor.unregister("fresh")
+        if insight_rows:
+            columns = ", ".join(insight_rows[0])
+            cursor.register("fresh", pa.Table.from_pylist(insight_rows))
+            cursor.execute(f"INSERT INTO journey_insights ({columns}) SELECT {columns} FROM fresh")
+            cursor.unregister("fresh")
+        if analysis_rows:
+            # Each row carries its journey's insights, as the reads return them, from the rows
+            # just written: a read then finds them without a lookup of its own (schema v13).
+            columns = list(analysis_rows[0])
+            cursor.register("fresh", pa.Table.from_pylist(analysis_rows))
+            cursor.execute(
+                f"""INSERT INTO journey_analysis ({', '.join(columns)}, insight_details)
+                    SELECT {', '.join(f'f.{c}' for c in columns)}, d.details FROM fresh f LEFT JOIN (
+                        SELECT tenant, journey_id, {reads.INSIGHT_DETAILS_SQL} AS details FROM journey_insights
+                        WHERE journey_key IN (SELECT journey_key FROM fresh) GROUP BY tenant, journey_id
+                    ) d ON d.tenant = f.tenant AND d.journey_id = f.journey_id"""
+            )
+            cursor.unregister("fresh")
 
     # the LLM summarizer ----------------------------------------------------------------------
 

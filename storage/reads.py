@@ -282,36 +282,30 @@ class _JourneyRow(NamedTuple):
     summary: str | None  # NULL, like what follows, until the journey is analysed
     analysed_update_unix_nano: int | None  # the journey's updated_unix_nano that the analysis saw
     analysed_unix_nano: int | None
-    insights: list[dict[str, Any]] | None  # _INSIGHT_COLUMNS, most severe first
+    insight_details: str | None  # INSIGHT_DETAILS_SQL: JSON of _INSIGHT_COLUMNS, most severe first
 
 
 def _journey_rows(
     cursor: duckdb.DuckDBPyConnection, tenant: str, journey_ids: list[str], *, with_analysis: bool
 ) -> dict[str, _JourneyRow]:
     """The rows of the IDs that name a journey now, by ID. ``with_analysis`` joins the journey's
-    summary and insights on in the same statement, where they were two lookups of their own:
-    under heavy ingest each statement is one more wait for the GIL, and most of the long waits
-    of slow reads fell in those two (BENCHMARKS.md, seventeenth session). Measured since: the
-    same answers and cost idle; under 50 k spans/s, searches and tag values lower, reads by ID
-    no different (eighteenth session)."""
+    analysis row on in the same statement: under heavy ingest each statement is one more wait
+    for the GIL (BENCHMARKS.md, seventeenth session). That row carries the journey's insights
+    too (schema v13), where joining ``journey_insights`` as well cost a third scan: on the 10 M-span
+    file with every journey analysed, a journey's row took 8.4 against 3.7-4.2 ms, a page of 20
+    43 against 21 ms (twentieth session)."""
     source, params = _of_journeys("journeys", tenant, journey_ids)
     if not with_analysis:
         sql = f"SELECT {_JOURNEY_COLUMNS}, first_received_unix_nano, assembly, NULL, NULL, NULL, NULL FROM {source}"
     else:
         analysis, analysis_params = _of_journeys("journey_analysis", tenant, journey_ids)
-        insights, insight_params = _of_journeys("journey_insights", tenant, journey_ids)
-        fields = ", ".join(f"{c} := {c}" for c in _INSIGHT_COLUMNS)
         sql = f"""
             SELECT {_JOURNEY_COLUMNS_OF_J}, j.first_received_unix_nano,
-                   j.assembly, a.summary, a.updated_unix_nano, a.analysed_unix_nano, i.insights
+                   j.assembly, a.summary, a.updated_unix_nano, a.analysed_unix_nano, a.insight_details
             FROM (SELECT * FROM {source}) AS j
-            LEFT JOIN (SELECT journey_id, summary, updated_unix_nano, analysed_unix_nano FROM {analysis}) AS a
-                ON a.journey_id = j.journey_id
-            LEFT JOIN (
-                SELECT journey_id, list(struct_pack({fields}) ORDER BY {_SEVERITY_RANK} DESC, rule, span_id) AS insights
-                FROM {insights} GROUP BY journey_id
-            ) AS i ON i.journey_id = j.journey_id"""
-        params = [*params, *analysis_params, *insight_params]
+            LEFT JOIN (SELECT journey_id, summary, updated_unix_nano, analysed_unix_nano, insight_details FROM {analysis}) AS a
+                ON a.journey_id = j.journey_id"""
+        params = [*params, *analysis_params]
     width = len(_JOURNEY_COLUMN_NAMES)
     return {r[0]: _JourneyRow(r[:width], *r[width:]) for r in cursor.execute(sql, params).fetchall()}
 
@@ -479,17 +473,26 @@ def _assemble(
 
 
 _SEVERITY_RANK = "CASE severity WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 ELSE 0 END"
+_SEVERITY_ORDER = {"critical": 2, "warning": 1}
+"""``_SEVERITY_RANK`` in Python (any other severity ranks 0)."""
 _INSIGHT_COLUMNS = (
     "rule", "category", "severity", "span_id", "value", "threshold", "unit", "explanation", "platform", "queue",
     "agent", "flow",
 )  # fmt: skip
+INSIGHT_DETAILS_SQL = (
+    f"to_json(list(struct_pack({', '.join(f'{c} := {c}' for c in _INSIGHT_COLUMNS)}) "
+    f"ORDER BY {_SEVERITY_RANK} DESC, rule, span_id))::VARCHAR"
+)
+"""``journey_analysis.insight_details`` (schema v13), aggregated over a journey's ``journey_insights``
+rows: its insights as the reads return them, most severe first. The analysis worker writes it
+with the rows, and the v13 migration backfilled it from them, with this one expression."""
 
 
 def _add_analysis(record: dict[str, Any], row: _JourneyRow) -> None:
     """Attach the journey's stored insights and summary; ``analysis.current`` says whether they
     describe the journey's latest data (the worker runs behind the writer)."""
     record["summary"] = json.loads(row.summary) if row.summary else None
-    record["insights"] = list(row.insights or [])
+    record["insights"] = orjson.loads(row.insight_details) if row.insight_details else []
     if row.analysed_unix_nano is None:
         record["analysis"] = {"current": False}
     else:
@@ -629,19 +632,27 @@ def change_marks(cursor: duckdb.DuckDBPyConnection) -> tuple[int, int]:
 
 
 def _add_list_analysis(cursor: duckdb.DuckDBPyConnection, tenant: str, records: list[dict[str, Any]]) -> None:
+    """Each listed journey's summary, and its insights by rule (the most severe first, with how
+    many times each fired), from its analysis row alone (schema v13)."""
     by_id = {r["journey_id"]: r for r in records}
     for record in records:
         record["summary"], record["insights"] = None, []
     if not by_id:
         return
     source, params = _of_journeys("journey_analysis", tenant, list(by_id))
-    for journey_id, summary in cursor.execute(f"SELECT journey_id, summary FROM {source}", params).fetchall():
-        by_id[journey_id]["summary"] = json.loads(summary) if summary else None
-    source, params = _of_journeys("journey_insights", tenant, list(by_id))
-    for journey_id, rule, severity, count in cursor.execute(
-        f"""SELECT journey_id, rule, arg_max(severity, {_SEVERITY_RANK}), count(*) FROM {source}
-            GROUP BY journey_id, rule
-            ORDER BY journey_id, max({_SEVERITY_RANK}) DESC, rule""",
-        params,
+    for journey_id, summary, details in cursor.execute(
+        f"SELECT journey_id, summary, insight_details FROM {source}", params
     ).fetchall():
-        by_id[journey_id]["insights"].append({"rule": rule, "severity": severity, "count": count})
+        record = by_id[journey_id]
+        record["summary"] = json.loads(summary) if summary else None
+        rules: dict[str, dict[str, Any]] = {}
+        for insight in orjson.loads(details) if details else []:
+            rule = rules.setdefault(insight["rule"], {"rule": insight["rule"], "severity": insight["severity"], "count": 0})
+            rule["count"] += 1
+            if _severity_key(insight["severity"]) > _severity_key(rule["severity"]):
+                rule["severity"] = insight["severity"]
+        record["insights"] = sorted(rules.values(), key=lambda r: (-_SEVERITY_ORDER.get(r["severity"], 0), r["rule"]))
+
+
+def _severity_key(severity: str) -> tuple[int, str]:
+    return _SEVERITY_ORDER.get(severity, 0), severity

@@ -21,6 +21,7 @@ import duckdb
 
 from journeytrace.correlator.state import ASSEMBLY_SQL, MEMBERS_SQL, journey_links_sql
 from journeytrace.ids import JOURNEY_KEY_SQL, lookup_hash_sql
+from journeytrace.storage.reads import INSIGHT_DETAILS_SQL
 
 SPAN_COLUMNS = (
     "tenant", "journey_id", "trace_id", "span_id", "parent_span_id", "trace_state", "flags",
@@ -419,10 +420,39 @@ def _v12_journey_assembly(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
+def _v13_insight_details(con: duckdb.DuckDBPyConnection) -> None:
+    """Each journey's insights on its ``journey_analysis`` row too (``insight_details``).
+
+    A read of a journey took its analysis row and its ``journey_insights`` rows, each a scan of
+    a table's keys; now it takes the one row (``storage/reads.py``: ``_journey_rows``).
+    ``journey_insights`` stays, one row per insight, for search and analytics by rule. A journey
+    without insights keeps NULL, as the analysis worker writes it.
+
+    Commits per ~50,000 analysed journeys, as v12 does: in one transaction, 500 k journeys with
+    833 k insights outgrew a 384 MB pool. Interrupted, it starts again and skips the rows done.
+    """
+    con.execute("ALTER TABLE journey_analysis ADD COLUMN IF NOT EXISTS insight_details VARCHAR")
+    (journeys,) = con.execute("SELECT count(*) FROM journey_analysis").fetchone() or (0,)
+    parts = max(1, journeys // 50_000)
+    for part in range(parts):
+        con.execute("COMMIT")
+        con.execute("BEGIN")
+        con.execute(
+            f"""
+            UPDATE journey_analysis SET insight_details = d.details
+            FROM (SELECT tenant, journey_id, {INSIGHT_DETAILS_SQL} AS details FROM journey_insights
+                  WHERE hash(journey_id) % $parts = $part GROUP BY tenant, journey_id) d
+            WHERE journey_analysis.tenant = d.tenant AND journey_analysis.journey_id = d.journey_id
+              AND journey_analysis.insight_details IS NULL
+            """,
+            {"parts": parts, "part": part},
+        )
+
+
 MIGRATIONS: tuple[Callable[[duckdb.DuckDBPyConnection], None], ...] = (
     _v1_spans, _v2_journeys, _v3_correlation, _v4_unindexed_correlation, _v5_outcomes, _v6_record_versions,
     _v7_receive_windows, _v8_lookup_keys, _v9_analysis, _v10_correlation_indexes, _v11_no_lookup_indexes,
-    _v12_journey_assembly,
+    _v12_journey_assembly, _v13_insight_details,
 )  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 

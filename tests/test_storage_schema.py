@@ -125,6 +125,39 @@ def test_the_v12_migration_writes_the_assembly_the_correlator_writes(server_fact
         assert dict(con.execute("SELECT journey_id, assembly FROM journeys").fetchall()) == written
 
 
+def test_the_v13_migration_puts_each_journeys_insights_on_its_analysis_row(server_factory):
+    """Schema v13 copies each journey's ``journey_insights`` rows onto its ``journey_analysis``
+    row, where reads now take them from; the analysis worker writes both. A file taken back to
+    v12 (the column dropped) must come out of the migration with exactly what the worker wrote,
+    and every read (the journey, the list) must show the same insights as before."""
+    server = server_factory()
+    journeys = simulator.journeys(30, 8, time.time_ns() - 3600 * simulator.S)  # every kind of trouble
+    post_simulated(server, journeys)
+    with httpx.Client(base_url=server.query_url, timeout=15) as client:
+        before = [wait_until(lambda j=j: settled_journey(client, j), what=f"journey {j.number}") for j in journeys]
+        listed = {r["journey_id"]: r["insights"] for r in client.get("/api/journeys", params={"limit": 100}).json()["journeys"]}
+    assert any(len(r["insights"]) > 1 for r in before)  # insights to order
+    assert server.stop() == 0
+    db_path = server.data_dir / DB_NAME
+    with duckdb.connect(str(db_path)) as con:
+        written = dict(con.execute("SELECT journey_id, insight_details FROM journey_analysis").fetchall())
+        assert sum(d is not None for d in written.values()) == sum(bool(r["insights"]) for r in before)
+        con.execute("ALTER TABLE journey_analysis DROP COLUMN insight_details")
+        con.execute("UPDATE meta SET value = '12' WHERE key = 'schema_version'")
+
+    server.args += ["--analysis", "false"]  # nothing but the migration writes the column
+    server.start()
+    with httpx.Client(base_url=server.query_url, timeout=15) as client:
+        for record in before:
+            again = client.get(f"/api/journeys/{record['journey_id']}").json()
+            assert again["insights"] == record["insights"]
+        again_listed = client.get("/api/journeys", params={"limit": 100}).json()["journeys"]
+        assert {r["journey_id"]: r["insights"] for r in again_listed} == listed
+    assert server.stop() == 0
+    with duckdb.connect(str(db_path)) as con:
+        assert dict(con.execute("SELECT journey_id, insight_details FROM journey_analysis").fetchall()) == written
+
+
 def test_every_data_table_is_keyed_by_tenant(server_factory):
     """Every table starts with a ``tenant`` column (schema.py's design rule); the one exception
     is ``meta``, the file's own settings (schema version, phone hash key)."""
