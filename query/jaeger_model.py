@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 from journeytrace.storage.reads import SPAN_KINDS, STATUS_CODES
 from journeytrace.storage.search import SPAN_KIND_NAMES
 from journeytrace.values import to_otlp_json
@@ -119,11 +121,11 @@ def v1_trace(journey: dict[str, Any]) -> dict[str, Any]:
     appearance (identical service + tags share one), every span under the journey's trace ID."""
     trace_id = journey["journey_id"]
     processes: dict[str, dict[str, Any]] = {}
-    process_ids: dict[str, str] = {}
+    process_ids: dict[bytes, str] = {}
     spans = []
     for span in journey["spans"]:
         process = _process(span)
-        identity = json.dumps(process, sort_keys=True)
+        identity = orjson.dumps(process, option=orjson.OPT_SORT_KEYS)  # the stdlib's took a fifth of this loop
         if identity not in process_ids:
             process_ids[identity] = f"p{len(process_ids) + 1}"
             processes[process_ids[identity]] = process
