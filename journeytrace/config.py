@@ -62,6 +62,10 @@ class Config:
         5, "how much lower the receiver process's CPU priority is than the server's (a nice increment, "
         "0-19): on busy cores reads and commits run first, and an acknowledgement waits a little longer"
     )
+    writer_nice: int = _setting(
+        5, "how much lower the storage writer's CPU priority is than the readers' (a nice increment, 0-19): "
+        "on busy cores a read runs before a commit, and commits grow a little larger"
+    )
     memory_limit: str = _setting(
         "384MB", "DuckDB's buffer pool (e.g. 4GB): more keeps more of the file in memory and reads of older "
         "journeys faster; the default keeps the server under 1 GiB while it ingests"
@@ -122,8 +126,9 @@ class Config:
         for name in ("max_request_bytes", "max_queued_spans", "max_commit_spans", "commit_interval_ms"):
             if getattr(self, name) <= 0:
                 errors.append(f"{name}: must be > 0")
-        if not 0 <= self.receiver_nice <= 19:
-            errors.append(f"receiver_nice: {self.receiver_nice} is not a nice increment (0-19)")
+        for name in ("receiver_nice", "writer_nice"):
+            if not 0 <= getattr(self, name) <= 19:
+                errors.append(f"{name}: {getattr(self, name)} is not a nice increment (0-19)")
         if not _MEMORY_SIZE.fullmatch(self.memory_limit):
             errors.append(f"memory_limit: {self.memory_limit!r} is not a size such as 384MB or 4GB")
         if self.phone_hash_key:

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from journeytrace import priority
 from journeytrace.config import Config, ConfigError
 from journeytrace.correlator import Correlator, CorrelatorConfig
 from journeytrace.storage import SpanStore
@@ -66,16 +67,12 @@ def _lower_priority(increment: int) -> None:
     its own threads: Linux keeps a nice value per thread, and a new thread inherits its
     starter's. Threads that imports started already (pyarrow's jemalloc) are lowered one by one.
     """
-    if not increment:
-        return
     try:
         threads = [int(t) for t in os.listdir("/proc/self/task")]
     except OSError:  # not Linux: the process's priority is its threads'
         threads = [0]
     for thread in threads:
-        with contextlib.suppress(OSError):  # a thread that ended meanwhile
-            now = os.getpriority(os.PRIO_PROCESS, thread)
-            os.setpriority(os.PRIO_PROCESS, thread, min(now + increment, 19))
+        priority.lower(increment, thread)
 
 
 def _main(config: Config, correlator: CorrelatorConfig, applied: Position, admitted: int, conn: Connection) -> None:

@@ -166,6 +166,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
             max_commit_spans=config.max_commit_spans,
             commit_interval=config.commit_interval_ms / 1000,
             memory_limit=config.memory_limit,
+            writer_nice=config.writer_nice,
             analysis=analysis_config(config) if config.analysis else None,
         ),
         own_intake=False,

@@ -32,6 +32,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from journeytrace import priority
 from journeytrace.config import memory_bytes
 from journeytrace.correlator.config import CorrelatorConfig
 from journeytrace.correlator.state import correlate
@@ -116,6 +117,8 @@ class StoreConfig:
     """Under load that never leaves the writer ``compact_after_idle`` without work, it compacts
     briefly (``compaction.BRIEF_TASKS``) this often instead."""
     read_threads: int = 4
+    writer_nice: int = 0
+    """How much lower the writer thread's CPU priority is than the readers' (``Config.writer_nice``)."""
     analysis: AnalysisConfig | None = None
     """Insights, facts and summaries of changed journeys (``storage/analysis.py``); None: off."""
 
@@ -338,6 +341,7 @@ class SpanStore:
 
     def _apply_loop(self, cursor: duckdb.DuckDBPyConnection) -> None:
         """Apply WAL records to DuckDB in large transactions; retry until they land."""
+        priority.lower(self.config.writer_nice)  # DuckDB runs the writer's statements on this thread (duckdb_threads=1)
         stopping = False
         last_commit = last_began = last_compaction = time.monotonic()
         owed = False  # a commit since the last compaction

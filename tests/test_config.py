@@ -103,6 +103,7 @@ def test_every_validation_problem_is_listed_at_once():
         "log_level": "loud",
         "memory_limit": "lots",
         "receiver_nice": "20",
+        "writer_nice": "-1",
     }
     with pytest.raises(config.ConfigError) as info:
         config.load(flags=flags, environ={})
@@ -111,6 +112,7 @@ def test_every_validation_problem_is_listed_at_once():
         "query_port: 0", "otlp_grpc_port: 70000", "tempo_port: port 4000 is already used by otlp_http_port",
         "max_request_bytes", "max_queued_spans", "max_commit_spans", "commit_interval_ms", "tenant", "log_level",
         "memory_limit: 'lots' is not a size such as 384MB or 4GB", "receiver_nice: 20 is not a nice increment (0-19)",
+        "writer_nice: -1 is not a nice increment (0-19)",
     ):  # fmt: skip
         assert expected in message, f"{expected!r} missing from:\n{message}"
 

@@ -1,8 +1,9 @@
 """What the server does once it has started: its start-up objects leave the garbage collector's
 reach, so that a full collection under load does not stop every thread for tens of
-milliseconds (``journeytrace.server._freeze_startup_objects``), and its receiver process runs at
+milliseconds (``journeytrace.server._freeze_startup_objects``), its receiver process runs at
 a lower CPU priority, so that reads and commits get the cores first
-(``journeytrace.receiving._lower_priority``)."""
+(``journeytrace.receiving._lower_priority``), and its storage writer runs below the readers
+(``journeytrace.priority``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import gc
 import os
 import re
 from pathlib import Path
+
+import pytest
 
 from journeytrace.server import _freeze_startup_objects
 
@@ -38,12 +41,12 @@ def test_a_started_server_has_frozen_what_start_up_made(server_factory):
     assert int(ready.group(1)) > 20_000, ready.group(0)
 
 
-def _nice_of_threads(pid: int) -> set[int]:
-    """The nice value of every thread of process ``pid`` (field 19 of /proc/PID/task/TID/stat)."""
-    values = set()
+def _nice_values(pid: int) -> list[int]:
+    """The nice value of each thread of process ``pid`` (field 19 of /proc/PID/task/TID/stat)."""
+    values = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         stat = (task / "stat").read_text()
-        values.add(int(stat[stat.rindex(")") + 2:].split()[16]))
+        values.append(int(stat[stat.rindex(")") + 2:].split()[16]))
     return values
 
 
@@ -52,13 +55,29 @@ def test_the_receiver_process_runs_at_a_lower_priority(server_factory):
     server = server_factory()
     receiver = server.receiver_pid()
     assert receiver is not None
-    assert _nice_of_threads(server.pid) == {base}
     # Every thread: the receivers, the decoders and the WAL's, started after the change.
-    threads = _nice_of_threads(receiver)
+    threads = set(_nice_values(receiver))
     assert threads == {min(base + 5, 19)} and len(os.listdir(f"/proc/{receiver}/task")) > 1, threads
 
 
 def test_receiver_nice_0_keeps_the_servers_priority(server_factory):
     base = os.getpriority(os.PRIO_PROCESS, 0)
     server = server_factory("--receiver-nice", "0")
-    assert _nice_of_threads(server.receiver_pid()) == {base}
+    assert set(_nice_values(server.receiver_pid())) == {base}
+
+
+def test_the_writer_thread_runs_below_the_readers(server_factory):
+    """The storage writer, and it alone of the server process's threads, runs at nice +5: the
+    readers, the event loop and the rest keep the server's priority."""
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    if base + 5 > 19:
+        pytest.skip(f"the tests run at nice {base}: no lower priority is left to tell apart")
+    server = server_factory()
+    values = _nice_values(server.pid)
+    assert values.count(min(base + 5, 19)) == 1 and set(values) == {base, min(base + 5, 19)}, values
+
+
+def test_writer_nice_0_keeps_the_servers_priority(server_factory):
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    server = server_factory("--writer-nice", "0")
+    assert set(_nice_values(server.pid)) == {base}
