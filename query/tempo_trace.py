@@ -8,9 +8,9 @@ built with ``opentelemetry-proto`` and framed by hand for v2.
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
+import orjson
 from google.protobuf import json_format
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status, TracesData
 
@@ -70,13 +70,13 @@ def traces_data(journey: dict[str, Any]) -> TracesData:
     ResourceSpans per distinct resource, one ScopeSpans per scope within it, in first-seen order
     of the journey's start-ordered spans, so the same journey always gives the same bytes."""
     data = TracesData()
-    resources: dict[str, ResourceSpans] = {}
-    scopes: dict[tuple[str, str], ScopeSpans] = {}
+    resources: dict[bytes, ResourceSpans] = {}
+    scopes: dict[tuple[bytes, bytes], ScopeSpans] = {}
     for span in journey["spans"]:
-        resource_key = json.dumps(
+        resource_key = orjson.dumps(  # the stdlib's json.dumps took a quarter of this function
             [span["resource_attributes"], span.get("resource_schema_url", ""),
              span.get("resource_dropped_attributes_count", 0)],
-            sort_keys=True, default=str,
+            option=orjson.OPT_SORT_KEYS, default=str,
         )  # fmt: skip
         rs = resources.get(resource_key)
         if rs is None:
@@ -85,7 +85,7 @@ def traces_data(journey: dict[str, Any]) -> TracesData:
             rs.resource.dropped_attributes_count = span.get("resource_dropped_attributes_count", 0)
             rs.schema_url = span.get("resource_schema_url", "")
         scope = span.get("scope") or {}
-        scope_key = (resource_key, json.dumps(scope, sort_keys=True, default=str))
+        scope_key = (resource_key, orjson.dumps(scope, option=orjson.OPT_SORT_KEYS, default=str))
         ss = scopes.get(scope_key)
         if ss is None:
             ss = scopes[scope_key] = rs.scope_spans.add()

@@ -87,9 +87,9 @@ def _one_of(column: str, values: list[Any], kind: str) -> tuple[str, list[Any]]:
     a semi-join against the unnested list.
 
     Not ``list_contains`` of the list, although DuckDB checks that inside the scan: on the 10 M-span
-    file (DuckDB 2.0.1) it cost 2.5 against 1.9 ms for one journey's row, and for two to eight
-    journeys 55-105 ms against 3-5 ms; their spans took 230-390 ms against 13-32 ms
-    (BENCHMARKS.md, twentieth session)."""
+    file (DuckDB 2.0.1), for two to eight journeys' rows it cost 55-105 ms against 3-5 ms, and
+    their spans 230-390 ms against 13-32 ms; for one journey's row alone, 2.5 against 1.9 ms
+    (BENCHMARKS.md, twentieth session; ``bench/journey_reads.py``)."""
     return f"{column} IN (SELECT unnest(?::{kind}[]))", [values]
 
 
