@@ -12,8 +12,6 @@ import os
 import re
 from pathlib import Path
 
-import pytest
-
 from journeytrace.server import _freeze_startup_objects
 
 _READY = re.compile(r"journeytrace is ready \((\d+) start-up objects kept out of garbage collection\)")
@@ -70,11 +68,12 @@ def test_the_writer_thread_runs_below_the_readers(server_factory):
     """The storage writer, and it alone of the server process's threads, runs at nice +5: the
     readers, the event loop and the rest keep the server's priority."""
     base = os.getpriority(os.PRIO_PROCESS, 0)
-    if base + 5 > 19:
-        pytest.skip(f"the tests run at nice {base}: no lower priority is left to tell apart")
     server = server_factory()
     values = _nice_values(server.pid)
-    assert values.count(min(base + 5, 19)) == 1 and set(values) == {base, min(base + 5, 19)}, values
+    if base + 5 > 19:  # the tests run so low that the writer cannot go lower: it tries, harmlessly
+        assert set(values) == {base, 19}, values
+    else:
+        assert values.count(base + 5) == 1 and set(values) == {base, base + 5}, values
 
 
 def test_writer_nice_0_keeps_the_servers_priority(server_factory):
