@@ -15,6 +15,7 @@ import orjson
 
 from journeytrace import semconv
 from journeytrace.correlator import assembly
+from journeytrace.correlator.analysis.model import SEVERITIES
 from journeytrace.ids import interaction_key, journey_key
 from journeytrace.spans import STRIPPED_KEYS
 from journeytrace.values import from_otlp_json, json_safe
@@ -472,9 +473,14 @@ def _assemble(
     return record
 
 
-_SEVERITY_RANK = "CASE severity WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 ELSE 0 END"
-_SEVERITY_ORDER = {"critical": 2, "warning": 1}
-"""``_SEVERITY_RANK`` in Python (any other severity ranks 0)."""
+_SEVERITY_RANK = "CASE severity " + " ".join(f"WHEN '{s}' THEN {i}" for i, s in enumerate(SEVERITIES)) + " ELSE 0 END"
+"""A severity's place in ``SEVERITIES`` (the most severe last), in SQL; ``_severity_rank`` in Python."""
+
+
+def _severity_rank(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else 0
+
+
 _INSIGHT_COLUMNS = (
     "rule", "category", "severity", "span_id", "value", "threshold", "unit", "explanation", "platform", "queue",
     "agent", "flow",
@@ -649,10 +655,5 @@ def _add_list_analysis(cursor: duckdb.DuckDBPyConnection, tenant: str, records: 
         for insight in orjson.loads(details) if details else []:
             rule = rules.setdefault(insight["rule"], {"rule": insight["rule"], "severity": insight["severity"], "count": 0})
             rule["count"] += 1
-            if _severity_key(insight["severity"]) > _severity_key(rule["severity"]):
-                rule["severity"] = insight["severity"]
-        record["insights"] = sorted(rules.values(), key=lambda r: (-_SEVERITY_ORDER.get(r["severity"], 0), r["rule"]))
-
-
-def _severity_key(severity: str) -> tuple[int, str]:
-    return _SEVERITY_ORDER.get(severity, 0), severity
+            rule["severity"] = max(rule["severity"], insight["severity"], key=lambda s: (_severity_rank(s), s))
+        record["insights"] = sorted(rules.values(), key=lambda r: (-_severity_rank(r["severity"]), r["rule"]))
