@@ -84,13 +84,17 @@ def _enum(names: tuple[str, ...], value: int) -> str | int:
 
 
 def _one_of(column: str, values: list[Any], kind: str) -> tuple[str, list[Any]]:
-    """SQL matching ``column`` against any of ``values`` (of SQL type ``kind``), and its parameter:
-    a semi-join against the unnested list.
+    """SQL matching ``column`` against any of ``values`` (of SQL type ``kind``), and its parameters:
+    an equality for one value, a semi-join against the unnested list for more.
 
     Not ``list_contains`` of the list, although DuckDB checks that inside the scan: on the 10 M-span
     file (DuckDB 2.0.1), for two to eight journeys' rows it cost 55-105 ms against 3-5 ms, and
-    their spans 230-390 ms against 13-32 ms; for one journey's row alone, 2.5 against 1.9 ms
-    (BENCHMARKS.md, twentieth session; ``bench/journey_reads.py``)."""
+    their spans 230-390 ms against 13-32 ms (BENCHMARKS.md, twentieth session;
+    ``bench/journey_reads.py``). For one value the semi-join's join costs more than the scan it
+    narrows: one journey's spans took 5.1-5.8 ms that way against 3.5-3.6 ms with ``=``
+    (twenty-first session)."""
+    if len(values) == 1:
+        return f"{column} = ?", [values[0]]
     return f"{column} IN (SELECT unnest(?::{kind}[]))", [values]
 
 
@@ -295,6 +299,8 @@ def _journey_rows(
     too (schema v13), where joining ``journey_insights`` as well cost a third scan: on the 10 M-span
     file with every journey analysed, a journey's row took 8.4 against 3.7-4.2 ms, a page of 20
     43 against 21 ms (twentieth session)."""
+    if len(journey_ids) == 1:
+        return _one_journey_row(cursor, tenant, journey_ids[0], with_analysis=with_analysis)
     source, params = _of_journeys("journeys", tenant, journey_ids)
     if not with_analysis:
         sql = f"SELECT {_JOURNEY_COLUMNS}, first_received_unix_nano, assembly, NULL, NULL, NULL, NULL FROM {source}"
@@ -334,6 +340,39 @@ _JOURNEY_COLUMNS = (
 _JOURNEY_COLUMN_NAMES = [c.strip() for c in _JOURNEY_COLUMNS.split(",")]
 _JOURNEY_COLUMNS_OF_J = ", ".join(f"j.{c}" for c in _JOURNEY_COLUMN_NAMES)
 _JOURNEY_UPDATED = _position(_JOURNEY_COLUMNS, "updated_unix_nano")
+
+
+_ONE_JOURNEY_ROW = f"""
+SELECT {_JOURNEY_COLUMNS_OF_J}, j.first_received_unix_nano, j.assembly, {{analysis}}, j.tenant
+FROM journeys AS j{{join}}
+WHERE j.journey_key = ?"""
+_ONE_JOURNEY_ANALYSIS = (
+    "a.summary, a.updated_unix_nano, a.analysed_unix_nano, a.insight_details",
+    """ LEFT JOIN journey_analysis AS a
+    ON a.journey_key = j.journey_key AND a.journey_id = j.journey_id AND a.tenant = j.tenant""",
+)
+
+
+def _one_journey_row(
+    cursor: duckdb.DuckDBPyConnection, tenant: str, journey_id: str, *, with_analysis: bool
+) -> dict[str, _JourneyRow]:
+    """``_journey_rows`` of one ID, the case of every read by ID, in the statement DuckDB plans
+    and runs fastest: only the integer key in SQL, where DuckDB carries the key's equality over
+    the join to the analysis table's scan, and the tenant and ID compared here on the row or two
+    it finds. With the ID and tenant in the WHERE clause DuckDB compared every row's strings, and
+    ``_of_journeys``' subqueries cost planning: on the 10 M-span file with every journey
+    analysed, 3.1 ms against 5.6 and 5.2 ms (twenty-first session)."""
+    key = journey_key(journey_id)
+    if key is None:
+        return {}
+    analysis, join = _ONE_JOURNEY_ANALYSIS if with_analysis else ("NULL, NULL, NULL, NULL", "")
+    sql = _ONE_JOURNEY_ROW.format(analysis=analysis, join=join)
+    width = len(_JOURNEY_COLUMN_NAMES)
+    return {
+        r[0]: _JourneyRow(r[:width], *r[width:-1])
+        for r in cursor.execute(sql, [key]).fetchall()
+        if r[0] == journey_id and r[-1] == tenant
+    }
 
 
 def _record(row: tuple[Any, ...], quiet_before: int) -> dict[str, Any]:

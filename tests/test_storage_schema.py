@@ -198,3 +198,35 @@ def test_a_file_from_a_newer_journeytrace_is_refused(server_factory):
     assert "newer than this journeytrace" in server.log_text()
     # The file is left as it was.
     assert _meta(db_path)["schema_version"] == str(schema.SCHEMA_VERSION + 1)
+
+
+def test_a_journey_is_read_only_under_its_own_tenant(server_factory):
+    """Every read is of the server's tenant, whichever statement finds the journey: one ID
+    (``reads._one_journey_row``) or several. A server of another tenant on the same file finds
+    neither journey, one at a time or both at once, in any API; the owner's server finds both."""
+    server = server_factory("--tenant", "acme")
+    simulated = simulator.journeys(41, 2, time.time_ns() - 600 * simulator.S, ["twilio_vapi"])
+    post_simulated(server, simulated)
+    with httpx.Client(base_url=server.query_url, timeout=15) as client:
+        ids = [wait_until(lambda j=j: settled_journey(client, j), timeout=30)["journey_id"] for j in simulated]
+    assert server.stop() == 0
+
+    def answers() -> list[int | list[str]]:
+        with httpx.Client(base_url=server.query_url, timeout=15) as jaeger, \
+             httpx.Client(base_url=f"http://127.0.0.1:{server.tempo_port}", timeout=15) as tempo:  # fmt: skip
+            found = []
+            for journey_id in ids:
+                found += [jaeger.get(f"/api/journeys/{journey_id}").status_code,
+                          jaeger.get(f"/api/traces/{journey_id}").status_code,
+                          tempo.get(f"/api/v2/traces/{journey_id}").status_code]  # fmt: skip
+            both = jaeger.get("/api/traces", params=[("traceID", i) for i in ids]).json()
+            found.append(sorted(trace["traceID"] for trace in both["data"]))
+            return found
+
+    server.args = ["--tenant", "other"]
+    server.start()
+    assert answers() == [404, 404, 404] * 2 + [[]]
+    assert server.stop() == 0
+    server.args = ["--tenant", "acme"]
+    server.start()
+    assert answers() == [200, 200, 200] * 2 + [sorted(ids)]
