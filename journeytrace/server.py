@@ -30,6 +30,7 @@ from journeytrace.phone import load_or_create_key
 from journeytrace.receiving import ReceiverProcess
 from journeytrace.query.app import create_app as create_query_app
 from journeytrace.query.tempo import create_tempo_app
+from journeytrace.query.warmup import QUERY_TRACE_ROUTES, TEMPO_TRACE_ROUTES, warm_reads
 from journeytrace.receivers.otlp_grpc import GrpcReceiverConfig, OtlpGrpcReceiver
 from journeytrace.receivers.otlp_http import HttpReceiverConfig
 from journeytrace.receivers.otlp_http import create_app as create_otlp_http_app
@@ -175,29 +176,26 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
         config, correlator, store, on_ready=lambda ready: receiving.set() if ready else receiving.clear()
     )
     async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(
-            _http_server(
-                create_query_app(
-                    store, tenant=config.tenant, phone_hash_key=correlator.phone_hash_key,
-                    quiet_period_seconds=config.journey_quiet_period_s, is_ready=receiving.is_set,
-                    ui={"jaeger_ui_url": config.jaeger_ui_url, "grafana_url": config.grafana_url,
-                        "grafana_tempo_datasource": config.grafana_tempo_datasource},
-                ),
-                config.host, config.query_port, "query API",
-            )  # fmt: skip
+        query_app = create_query_app(
+            store, tenant=config.tenant, phone_hash_key=correlator.phone_hash_key,
+            quiet_period_seconds=config.journey_quiet_period_s, is_ready=receiving.is_set,
+            ui={"jaeger_ui_url": config.jaeger_ui_url, "grafana_url": config.grafana_url,
+                "grafana_tempo_datasource": config.grafana_tempo_datasource},
+        )  # fmt: skip
+        tempo_app = create_tempo_app(
+            store, tenant=config.tenant, quiet_period_seconds=config.journey_quiet_period_s, is_ready=receiving.is_set
         )
-        await stack.enter_async_context(
-            _http_server(
-                create_tempo_app(
-                    store, tenant=config.tenant, quiet_period_seconds=config.journey_quiet_period_s,
-                    is_ready=receiving.is_set,
-                ),
-                config.host, config.tempo_port, "Tempo API",
-            )  # fmt: skip
-        )
+        await stack.enter_async_context(_http_server(query_app, config.host, config.query_port, "query API"))
+        await stack.enter_async_context(_http_server(tempo_app, config.host, config.tempo_port, "Tempo API"))
         await stack.enter_async_context(store)
         pool = await store.read(lambda cursor: cursor.execute("SELECT current_setting('memory_limit')").fetchone()[0])
         log.info("storage open at %s (DuckDB buffer pool %s)", config.database_path, pool)
+        warmed = await warm_reads(store, config.tenant, {query_app: QUERY_TRACE_ROUTES, tempo_app: TEMPO_TRACE_ROUTES})
+        log.info(
+            "read path warmed in %.0f ms on the newest journey, %s: %s",
+            warmed.seconds * 1000, warmed.journey_id or "none yet",
+            ", ".join(f"{path} {status}" for path, status in warmed.statuses.items()) or "nothing to read",
+        )  # fmt: skip
         stack.push_async_callback(receiver_process.stop)
         await receiver_process.start()
         frozen = _freeze_startup_objects()

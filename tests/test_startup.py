@@ -3,16 +3,22 @@ reach, so that a full collection under load does not stop every thread for tens 
 milliseconds (``journeytrace.server._freeze_startup_objects``), its receiver process runs at
 a lower CPU priority, so that reads and commits get the cores first
 (``journeytrace.receiving._lower_priority``), and its storage writer runs below the readers
-(``journeytrace.priority``)."""
+(``journeytrace.priority``), and it has read its newest journey through each API before it says
+it is ready (``journeytrace.query.warmup``)."""
 
 from __future__ import annotations
 
 import gc
 import os
 import re
+import time
 from pathlib import Path
 
+import httpx
+
+from journeytrace import simulator
 from journeytrace.server import _freeze_startup_objects
+from jt_helpers import post_simulated, settled_journey, wait_until
 
 _READY = re.compile(r"journeytrace is ready \((\d+) start-up objects kept out of garbage collection\)")
 
@@ -80,3 +86,28 @@ def test_writer_nice_0_keeps_the_servers_priority(server_factory):
     base = os.getpriority(os.PRIO_PROCESS, 0)
     server = server_factory("--writer-nice", "0")
     assert set(_nice_values(server.pid)) == {base}
+
+
+_WARMED = re.compile(r"read path warmed in \d+ ms on the newest journey, (none yet|[0-9a-f]{32}): (.*)")
+
+
+def test_a_restarted_server_reads_its_newest_journey_before_it_is_ready(server_factory):
+    """The warm-up asks each API for the newest journey in-process: each answers 200, before
+    the server is ready. A server with no journey yet says it had nothing to read."""
+    server = server_factory()
+    empty = _WARMED.search(server.log_text())
+    assert empty and empty.groups() == ("none yet", "nothing to read"), server.log_tail()
+    older, newer = simulator.journeys(43, 2, time.time_ns() - 600 * simulator.S, ["twilio_vapi"])
+    with httpx.Client(base_url=server.query_url, timeout=15) as client:
+        post_simulated(server, [older])
+        wait_until(lambda: settled_journey(client, older), timeout=30)
+        post_simulated(server, [newer])
+        newest = wait_until(lambda: settled_journey(client, newer), timeout=30)["journey_id"]
+    assert server.stop() == 0
+    server.start()
+    log = server.log_text()
+    *_, warmed = _WARMED.finditer(log)  # this start's (the log holds both)
+    assert warmed.group(1) == newest
+    assert warmed.group(2) == f"/api/traces/{newest} 200, /api/journeys/{newest} 200, /api/v2/traces/{newest} 200"
+    *_, ready = _READY.finditer(log)
+    assert warmed.start() < ready.start()
