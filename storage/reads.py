@@ -361,7 +361,8 @@ def _one_journey_row(
     the join to the analysis table's scan, and the tenant and ID compared here on the row or two
     it finds. With the ID and tenant in the WHERE clause DuckDB compared every row's strings, and
     ``_of_journeys``' subqueries cost planning: on the 10 M-span file with every journey
-    analysed, 3.1 ms against 5.6 and 5.2 ms (twenty-first session)."""
+    analysed, 3.1-3.5 ms p50, against 5.6 ms with them in the WHERE clause and 5.4-6.2 ms through
+    ``_of_journeys`` (BENCHMARKS.md, twenty-first session)."""
     key = journey_key(journey_id)
     if key is None:
         return {}
