@@ -303,14 +303,14 @@ def _journey_rows(
         return _one_journey_row(cursor, tenant, journey_ids[0], with_analysis=with_analysis)
     source, params = _of_journeys("journeys", tenant, journey_ids)
     if not with_analysis:
-        sql = f"SELECT {_JOURNEY_COLUMNS}, first_received_unix_nano, assembly, NULL, NULL, NULL, NULL FROM {source}"
+        sql = f"SELECT {_JOURNEY_COLUMNS}, first_received_unix_nano, assembly, {_NO_ANALYSIS} FROM {source}"
     else:
         analysis, analysis_params = _of_journeys("journey_analysis", tenant, journey_ids)
         sql = f"""
             SELECT {_JOURNEY_COLUMNS_OF_J}, j.first_received_unix_nano,
-                   j.assembly, a.summary, a.updated_unix_nano, a.analysed_unix_nano, a.insight_details
+                   j.assembly, {_ANALYSIS_COLUMNS_OF_A}
             FROM (SELECT * FROM {source}) AS j
-            LEFT JOIN (SELECT journey_id, summary, updated_unix_nano, analysed_unix_nano, insight_details FROM {analysis}) AS a
+            LEFT JOIN (SELECT journey_id, {", ".join(_ANALYSIS_COLUMN_NAMES)} FROM {analysis}) AS a
                 ON a.journey_id = j.journey_id"""
         params = [*params, *analysis_params]
     width = len(_JOURNEY_COLUMN_NAMES)
@@ -340,6 +340,10 @@ _JOURNEY_COLUMNS = (
 _JOURNEY_COLUMN_NAMES = [c.strip() for c in _JOURNEY_COLUMNS.split(",")]
 _JOURNEY_COLUMNS_OF_J = ", ".join(f"j.{c}" for c in _JOURNEY_COLUMN_NAMES)
 _JOURNEY_UPDATED = _position(_JOURNEY_COLUMNS, "updated_unix_nano")
+_ANALYSIS_COLUMN_NAMES = ("summary", "updated_unix_nano", "analysed_unix_nano", "insight_details")
+"""What a ``_JourneyRow`` takes from the journey's analysis row, in its order."""
+_ANALYSIS_COLUMNS_OF_A = ", ".join(f"a.{c}" for c in _ANALYSIS_COLUMN_NAMES)
+_NO_ANALYSIS = ", ".join("NULL" for _ in _ANALYSIS_COLUMN_NAMES)
 
 
 _ONE_JOURNEY_ROW = f"""
@@ -347,7 +351,7 @@ SELECT {_JOURNEY_COLUMNS_OF_J}, j.first_received_unix_nano, j.assembly, {{analys
 FROM journeys AS j{{join}}
 WHERE j.journey_key = ?"""
 _ONE_JOURNEY_ANALYSIS = (
-    "a.summary, a.updated_unix_nano, a.analysed_unix_nano, a.insight_details",
+    _ANALYSIS_COLUMNS_OF_A,
     """ LEFT JOIN journey_analysis AS a
     ON a.journey_key = j.journey_key AND a.journey_id = j.journey_id AND a.tenant = j.tenant""",
 )
@@ -366,7 +370,7 @@ def _one_journey_row(
     key = journey_key(journey_id)
     if key is None:
         return {}
-    analysis, join = _ONE_JOURNEY_ANALYSIS if with_analysis else ("NULL, NULL, NULL, NULL", "")
+    analysis, join = _ONE_JOURNEY_ANALYSIS if with_analysis else (_NO_ANALYSIS, "")
     sql = _ONE_JOURNEY_ROW.format(analysis=analysis, join=join)
     width = len(_JOURNEY_COLUMN_NAMES)
     return {
