@@ -140,11 +140,19 @@ def journeys(module_server: Server, client: httpx.Client) -> list[dict[str, Any]
     ids = [wait_until(lambda j=j: _settled(client, j), timeout=READ_TIMEOUT * 2)["journey_id"] for j in simulated]
 
     def stable() -> list[dict[str, Any]] | None:
-        """The records once a second passes without a new span (acknowledged spans land in batches)."""
+        """The records once a second passes without a new span (acknowledged spans land in
+        batches) and with each journey's analysis current and unchanged: the analysis worker
+        runs behind the writer, and the insights it adds are part of the trace (events, and
+        ``cx.insight.rules`` on the root span)."""
+
+        def state(record: dict[str, Any]) -> tuple[Any, ...]:
+            return len(record["spans"]), record["insights"], record["analysis"]
+
         before = [client.get(f"/api/journeys/{i}").json() for i in ids]
         time.sleep(1)
         after = [client.get(f"/api/journeys/{i}").json() for i in ids]
-        return after if [len(r["spans"]) for r in before] == [len(r["spans"]) for r in after] else None
+        settled = all(r["analysis"]["current"] for r in after) and list(map(state, before)) == list(map(state, after))
+        return after if settled else None
 
     records = wait_until(stable, timeout=READ_TIMEOUT, what="all spans")
     return sorted(records, key=lambda r: (r["start_unix_nano"], r["journey_id"]), reverse=True)
