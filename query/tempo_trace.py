@@ -10,10 +10,10 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-import orjson
 from google.protobuf import json_format
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status, TracesData
 
+from journeytrace.query.responses import identity
 from journeytrace.values import to_proto
 
 
@@ -73,11 +73,8 @@ def traces_data(journey: dict[str, Any]) -> TracesData:
     resources: dict[bytes, ResourceSpans] = {}
     scopes: dict[tuple[bytes, bytes], ScopeSpans] = {}
     for span in journey["spans"]:
-        resource_key = orjson.dumps(  # the stdlib's json.dumps took a quarter of this function
-            [span["resource_attributes"], span.get("resource_schema_url", ""),
-             span.get("resource_dropped_attributes_count", 0)],
-            option=orjson.OPT_SORT_KEYS, default=str,
-        )  # fmt: skip
+        resource_key = identity([span["resource_attributes"], span.get("resource_schema_url", ""),
+                                 span.get("resource_dropped_attributes_count", 0)])  # fmt: skip
         rs = resources.get(resource_key)
         if rs is None:
             rs = resources[resource_key] = data.resource_spans.add()
@@ -85,7 +82,7 @@ def traces_data(journey: dict[str, Any]) -> TracesData:
             rs.resource.dropped_attributes_count = span.get("resource_dropped_attributes_count", 0)
             rs.schema_url = span.get("resource_schema_url", "")
         scope = span.get("scope") or {}
-        scope_key = (resource_key, orjson.dumps(scope, option=orjson.OPT_SORT_KEYS, default=str))
+        scope_key = (resource_key, identity(scope))
         ss = scopes.get(scope_key)
         if ss is None:
             ss = scopes[scope_key] = rs.scope_spans.add()
